@@ -1,0 +1,7 @@
+module github.com/chronik-go/chronik/metadata-raft
+
+go 1.26.0
+
+require github.com/chronik-go/chronik/plugins v0.0.0
+
+replace github.com/chronik-go/chronik/plugins => ../plugins

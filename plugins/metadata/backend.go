@@ -1,0 +1,91 @@
+package metadata
+
+import "context"
+
+// Backend is the metadata store of a chronik cluster, as seen from one node.
+//
+// All methods are safe for concurrent use. Every method honours ctx: when
+// ctx ends first the call returns ctx's error or ErrUnavailable, and a call
+// that cannot reach a quorum returns ErrUnavailable no later than its
+// deadline. Writes are atomic and committed (durable on a quorum) when they
+// return nil, and are visible to a Snapshot started afterwards on any node.
+type Backend interface {
+	// RegisterBroker opens a session for reg.ID and returns the stored
+	// broker with its epoch (the revision of this registration).
+	//
+	//   - Same id and same incarnation as the live session: idempotent, the
+	//     same epoch comes back and nothing is committed.
+	//   - Same id, different incarnation, old session alive:
+	//     ErrDuplicateBroker.
+	//   - Otherwise (new id, or the old session is fenced or unregistered):
+	//     a new session with a new, higher epoch; watched as
+	//     EventBrokerRegistered.
+	//
+	// ErrInvalid for a negative id or an empty incarnation id.
+	RegisterBroker(ctx context.Context, reg BrokerRegistration) (Broker, error)
+
+	// Heartbeat keeps the session (id, epoch) alive for another session
+	// timeout. It commits nothing. ErrStaleEpoch if epoch is not the
+	// broker's current epoch; ErrFenced if the session is fenced,
+	// unregistered or unknown (the broker must register again).
+	//
+	// A broker whose session sees no heartbeat for the session timeout is
+	// fenced by a committed change (EventBrokerFenced). Backends fence one
+	// broker per committed change, and after a change of the backend's
+	// leader every live session gets a full timeout again.
+	Heartbeat(ctx context.Context, id int32, epoch int64) (HeartbeatResult, error)
+
+	// UnregisterBroker ends the session (controlled shutdown) and removes
+	// the broker (EventBrokerUnregistered). Unknown id: nil (idempotent).
+	// ErrStaleEpoch if epoch is not the broker's current epoch.
+	UnregisterBroker(ctx context.Context, id int32, epoch int64) error
+
+	// CreateTopic creates the topic with all its partitions in one change
+	// (EventTopicCreated). Each partition starts with LeaderEpoch 0 and
+	// PartitionEpoch 0. ErrTopicExists if the name exists; ErrInvalid for an
+	// empty name, a zero id, no partitions, or a bad partition spec.
+	CreateTopic(ctx context.Context, spec TopicSpec) (Topic, error)
+
+	// DeleteTopic removes the topic and its partitions in one change
+	// (EventTopicDeleted). ErrUnknownTopic if it does not exist.
+	DeleteTopic(ctx context.Context, name string) error
+
+	// AlterPartition is a compare-and-set of one partition: it applies only
+	// if change.ExpectedPartitionEpoch is the current PartitionEpoch
+	// (otherwise ErrStaleEpoch). A different leader bumps LeaderEpoch by one;
+	// every successful change bumps PartitionEpoch by one
+	// (EventPartitionChanged). ErrUnknownTopic for an unknown topic or
+	// partition; ErrInvalid if the leader or ISR are not replicas.
+	AlterPartition(ctx context.Context, change PartitionChange) (Partition, error)
+
+	// AllocateProducerIDs reserves n (> 0) consecutive producer ids and
+	// returns the first. Blocks handed out never overlap, across nodes and
+	// restarts (EventProducerIDsAllocated).
+	AllocateProducerIDs(ctx context.Context, n int) (first int64, err error)
+
+	// Snapshot returns the whole state at some revision R that is at least
+	// every revision committed before the call started (linearizable).
+	Snapshot(ctx context.Context) (State, error)
+
+	// Watch returns a channel that delivers every change with revision >
+	// from, one WatchBatch per revision, in order, exactly once, without
+	// gaps. The channel is closed when ctx ends; a stream that fails for
+	// another reason sends one last batch with Err set and closes.
+	// ErrCompacted (returned, or as the Err batch) if changes after from are
+	// no longer kept. from = 0 watches from the beginning of history if the
+	// backend still has it. Watching a revision in the future waits for it.
+	Watch(ctx context.Context, from Revision) (<-chan WatchBatch, error)
+
+	// Info describes the backend and this node's view of the quorum.
+	Info(ctx context.Context) (Info, error)
+
+	// Close releases the node's resources. Calls after Close fail.
+	Close() error
+}
+
+// Compactor is implemented by backends that declare CapCompact: Compact
+// discards the change history up to and including rev, so that Watch from
+// an earlier revision fails with ErrCompacted.
+type Compactor interface {
+	Compact(ctx context.Context, rev Revision) error
+}
