@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runChronik runs the root command with args and returns stdout and the error.
+func runChronik(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand(&out, &errOut)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	yamlFile := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(yamlFile, []byte("data-dir: /from/file\nlog-level: debug\nmetadata: etcd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tomlFile := filepath.Join(dir, "c.toml")
+	if err := os.WriteFile(tomlFile, []byte("data-dir = \"/from/toml\"\nlog-format = \"json\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"defaults", nil, nil, []string{"metadata: raft", "data-dir: ./data", "log-level: info", "log-format: text"}},
+		{"yaml file", nil, []string{"--config", yamlFile}, []string{"metadata: etcd", "data-dir: /from/file", "log-level: debug"}},
+		{"toml file", nil, []string{"--config", tomlFile}, []string{"metadata: raft", "data-dir: /from/toml", "log-format: json"}},
+		{"env over file", map[string]string{"CHRONIK_DATA_DIR": "/from/env"}, []string{"--config", yamlFile}, []string{"data-dir: /from/env", "log-level: debug"}},
+		{"config file from env", map[string]string{"CHRONIK_CONFIG": yamlFile}, nil, []string{"data-dir: /from/file"}},
+		{"flag over env and file", map[string]string{"CHRONIK_DATA_DIR": "/from/env"}, []string{"--config", yamlFile, "--data-dir", "/from/flag"}, []string{"data-dir: /from/flag", "metadata: etcd"}},
+		{"env with dash key", map[string]string{"CHRONIK_LOG_LEVEL": "warn"}, nil, []string{"log-level: warn"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			out, err := runChronik(t, append([]string{"config"}, tt.args...)...)
+			if err != nil {
+				t.Fatalf("chronik config: %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w+"\n") {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown key", []string{"--config", write("typo.yaml", "data-dri: /x\n")}, "data-dri"},
+		{"bad yaml", []string{"--config", write("bad.yaml", "data-dir: [\n")}, "bad.yaml"},
+		{"unknown extension", []string{"--config", write("c.ini", "x=1\n")}, "unknown format"},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"bad level", []string{"--log-level", "loud"}, `log-level: "loud"`},
+		{"bad format", []string{"--log-format", "xml"}, `log-format: "xml"`},
+		{"empty data dir", []string{"--data-dir", ""}, "data-dir: must not be empty"},
+		{"plugin dir missing", []string{"--plugin-dir", filepath.Join(dir, "none")}, "plugin-dir"},
+		{"plugin dir is a file", []string{"--plugin-dir", write("f", "")}, "is not a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := runChronik(t, append([]string{"config"}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := runChronik(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "chronik ") || !strings.Contains(out, "go1.") {
+		t.Fatalf("version output %q", out)
+	}
+}

@@ -1,0 +1,83 @@
+// Command chronik is the chronik broker: a Kafka-wire-compatible message
+// broker whose cluster metadata lives in a pluggable consensus backend.
+//
+// This binary holds the configuration (flags, a YAML/TOML file and CHRONIK_*
+// environment variables, through viper), plugin discovery and, in later
+// work, the broker itself.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "chronik",
+		Short:         "chronik: a Kafka-compatible broker with pluggable consensus metadata",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	addConfigFlags(root.PersistentFlags())
+	root.AddCommand(newVersionCommand(), newConfigCommand())
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the chronik version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := version
+			goVersion := "unknown"
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				goVersion = bi.GoVersion
+				if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+					v = bi.Main.Version
+				}
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "chronik %s (%s)\n", v, goVersion)
+			return err
+		},
+	}
+}
+
+func newConfigCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "print the effective configuration (defaults < file < CHRONIK_* env < flags)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(cmd.Root().PersistentFlags())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			_, err = fmt.Fprintf(out, "config: %s\nmetadata: %s\nplugin-dir: %s\ndata-dir: %s\nlog-level: %s\nlog-format: %s\n",
+				c.ConfigFile, c.Metadata, c.PluginDir, c.DataDir, c.LogLevel, c.LogFormat)
+			return err
+		},
+	}
+}
