@@ -89,3 +89,16 @@ type Backend interface {
 type Compactor interface {
 	Compact(ctx context.Context, rev Revision) error
 }
+
+// Membership is implemented by backends that declare CapMembership: they
+// manage their own quorum (Raft) and can change it at run time, without
+// restarting the cluster. Calls may go to any node; a non-leader forwards.
+type Membership interface {
+	// AddMember adds m (a voter when m.Voter, else a non-voter that
+	// replicates but does not vote) or, if m.ID is a member, changes its
+	// address or role. It returns once the configuration change committed.
+	AddMember(ctx context.Context, m Member) error
+	// RemoveMember removes the node with this id from the quorum. Unknown
+	// id: nil (idempotent).
+	RemoveMember(ctx context.Context, id string) error
+}

@@ -213,6 +213,8 @@ const (
 	CapFailover Capability = "failover"
 	// CapCompact: the backend implements Compactor.
 	CapCompact Capability = "compact"
+	// CapMembership: the backend implements Membership.
+	CapMembership Capability = "membership"
 )
 
 // Member is one node of the backend's quorum as a node sees it.
