@@ -152,6 +152,16 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Revision returns the revision of the latest committed change. Unlike
+// every other method it also works after Close, so that a store replacing
+// this one (memory keeps nothing across a restart) can start above it with
+// Config.InitialRevision.
+func (s *Store) Revision() metadata.Revision {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.c.state.Revision
+}
+
 // enter checks ctx, then locks the core and checks that the handle and the
 // store are open. On nil error the caller holds c.mu.
 func (s *Store) enter(ctx context.Context) error {

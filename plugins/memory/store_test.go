@@ -717,3 +717,18 @@ func TestNodeHandles(t *testing.T) {
 	_, err = n2.Snapshot(ctx)
 	mustErr(t, err, metadata.ErrUnavailable)
 }
+
+func TestRevisionAfterClose(t *testing.T) {
+	ctx := testCtx(t)
+	s, err := NewStore(Config{})
+	mustOK(t, err)
+	_, err = s.AllocateProducerIDs(ctx, 1)
+	mustOK(t, err)
+	mustOK(t, s.Close())
+	if r := s.Revision(); r != 1 {
+		t.Fatalf("Revision after Close = %d, want 1", r)
+	}
+	next := newStore(t, Config{InitialRevision: s.Revision() + 1})
+	_, err = next.Watch(ctx, 1) // the old store's last resume point
+	mustErr(t, err, metadata.ErrCompacted)
+}
