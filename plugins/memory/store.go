@@ -536,22 +536,22 @@ func (c *core) reap() {
 		var (
 			first    int32
 			deadline time.Time
-			any      bool
+			found    bool
 		)
 		for id, dl := range c.sessions {
-			if !any || dl.Before(deadline) {
-				first, deadline, any = id, dl, true
+			if !found || dl.Before(deadline) {
+				first, deadline, found = id, dl, true
 			}
 		}
 		now := time.Now()
-		if any && !now.Before(deadline) {
+		if found && !now.Before(deadline) {
 			c.fenceLocked(first)
 			c.mu.Unlock()
 			continue
 		}
 		c.mu.Unlock()
 		var fire <-chan time.Time
-		if any {
+		if found {
 			timer.Reset(deadline.Sub(now))
 			fire = timer.C
 		}
