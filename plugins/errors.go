@@ -38,11 +38,13 @@ import (
 // Client side (fromStatus): an ErrorInfo reason of errorDomain becomes an
 // error that matches the sentinel with errors.Is and has the server's text.
 // Without one: Unavailable (the transport: the plugin process is gone, the
-// connection refused) wraps metadata.ErrUnavailable, Unimplemented (a server
-// without the RPC) wraps metadata.ErrUnsupported, Canceled and
-// DeadlineExceeded wrap the context errors, and anything else keeps its
-// message and matches no sentinel. When the caller's ctx has ended, the
-// error also matches ctx.Err().
+// connection refused) and Canceled while the caller's ctx is alive (the
+// connection was closed under the call, or the server cancelled it while
+// shutting down) wrap metadata.ErrUnavailable, Unimplemented (a server
+// without the RPC) wraps metadata.ErrUnsupported, DeadlineExceeded wraps
+// context.DeadlineExceeded, and anything else keeps its message and matches
+// no sentinel. When the caller's ctx has ended, the error also matches
+// ctx.Err() (and its cause).
 
 // errorDomain is the google.rpc.ErrorInfo domain of chronik sentinels.
 const errorDomain = "chronik.metadata.v1"
@@ -140,7 +142,10 @@ func fromStatus(ctx context.Context, err error) error {
 		case codes.Unimplemented:
 			re.errs = append(re.errs, metadata.ErrUnsupported)
 		case codes.Canceled:
-			re.errs = append(re.errs, context.Canceled)
+			if ctx.Err() == nil {
+				// Not the caller's doing: the call was cut off.
+				re.errs = append(re.errs, metadata.ErrUnavailable)
+			}
 		case codes.DeadlineExceeded:
 			re.errs = append(re.errs, context.DeadlineExceeded)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -18,7 +19,13 @@ import (
 )
 
 // TestMain checks that no test of the package leaves a goroutine behind.
+// With testPluginEnv set, the test binary is instead a plugin process
+// (Serve), for the tests that start it through go-plugin.
 func TestMain(m *testing.M) {
+	if os.Getenv(testPluginEnv) != "" {
+		serveTestPlugin()
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -305,9 +312,15 @@ func (f *fakeBackend) Close() error {
 	return nil
 }
 
-// serveTest starts a gRPC server on a bufconn listener with register's
-// services and returns a connection to it. Everything stops at cleanup.
-func serveTest(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
+// testServer is a gRPC server on a bufconn listener and a connection to it.
+type testServer struct {
+	cc   *grpc.ClientConn
+	stop func() // stops the server (idempotent)
+}
+
+// startTestServer starts a gRPC server with register's services and
+// connects to it. Everything stops at cleanup.
+func startTestServer(t *testing.T, register func(s *grpc.Server)) *testServer {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
@@ -320,12 +333,21 @@ func serveTest(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
 	if err != nil {
 		t.Fatalf("grpc.NewClient: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = cc.Close()
+	stop := sync.OnceFunc(func() {
 		srv.Stop()
 		wg.Wait()
 	})
-	return cc
+	t.Cleanup(func() {
+		_ = cc.Close()
+		stop()
+	})
+	return &testServer{cc: cc, stop: stop}
+}
+
+// serveTest is startTestServer for tests that need only the connection.
+func serveTest(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
+	t.Helper()
+	return startTestServer(t, register).cc
 }
 
 // newTestClient serves b with RegisterBackend and returns a Client for it.
