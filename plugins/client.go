@@ -13,15 +13,17 @@ import (
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
-// Client is a metadata.Backend (and metadata.Compactor) over a gRPC
+// Client is a metadata.Backend (and metadata.Compactor and
+// metadata.Membership) over a gRPC
 // connection to a MetadataBackend service: a plugin process, or a server
 // set up with RegisterBackend or RegisterFactory.
 //
 // Errors come back as the sentinels of package metadata (errors.Is) with the
 // server's message; a transport failure (the plugin process is gone)
 // matches metadata.ErrUnavailable; a call whose ctx ended matches
-// ctx.Err(). Compact answers metadata.ErrUnsupported if the backend does not
-// implement it. All methods are safe for concurrent use.
+// ctx.Err(). Compact, AddMember and RemoveMember answer
+// metadata.ErrUnsupported if the backend does not implement them: a Client
+// has every optional method, so check Info's capabilities, not the type. All methods are safe for concurrent use.
 type Client struct {
 	rpc pb.MetadataBackendClient
 
@@ -31,8 +33,9 @@ type Client struct {
 }
 
 var (
-	_ metadata.Backend   = (*Client)(nil)
-	_ metadata.Compactor = (*Client)(nil)
+	_ metadata.Backend    = (*Client)(nil)
+	_ metadata.Compactor  = (*Client)(nil)
+	_ metadata.Membership = (*Client)(nil)
 )
 
 // NewClient returns a Client calling the MetadataBackend service over cc.
@@ -197,6 +200,26 @@ func (c *Client) Compact(ctx context.Context, rev metadata.Revision) error {
 		return err
 	}
 	_, err := c.rpc.Compact(ctx, &pb.CompactRequest{Revision: int64(rev)})
+	return fromStatus(ctx, err)
+}
+
+// AddMember implements metadata.Membership; metadata.ErrUnsupported if the
+// backend does not implement it.
+func (c *Client) AddMember(ctx context.Context, m metadata.Member) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	_, err := c.rpc.AddMember(ctx, &pb.AddMemberRequest{Member: toPBMember(m)})
+	return fromStatus(ctx, err)
+}
+
+// RemoveMember implements metadata.Membership; metadata.ErrUnsupported if
+// the backend does not implement it.
+func (c *Client) RemoveMember(ctx context.Context, id string) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	_, err := c.rpc.RemoveMember(ctx, &pb.RemoveMemberRequest{Id: id})
 	return fromStatus(ctx, err)
 }
 

@@ -107,6 +107,20 @@ func TestClientEveryRPC(t *testing.T) {
 	if err := c.Configure(ctx, metadata.Config{NodeID: "n1"}); !errors.Is(err, metadata.ErrInvalid) {
 		t.Fatalf("Configure of a RegisterBackend server: %v, want ErrInvalid", err)
 	}
+
+	n2 := metadata.Member{ID: "n2", Address: "127.0.0.1:2", Voter: true}
+	if err := c.AddMember(ctx, n2); err != nil {
+		t.Fatalf("AddMember: %v", err)
+	}
+	if info, err := c.Info(ctx); err != nil || len(info.Members) != 2 || info.Members[1] != n2 {
+		t.Fatalf("Info after AddMember = %+v, %v", info, err)
+	}
+	if err := c.RemoveMember(ctx, "n1"); err != nil {
+		t.Fatalf("RemoveMember: %v", err)
+	}
+	if info, err := c.Info(ctx); err != nil || len(info.Members) != 1 || info.Members[0] != n2 {
+		t.Fatalf("Info after RemoveMember = %+v, %v", info, err)
+	}
 }
 
 // TestDeadlineCrosses: the server-side call sees the client's deadline.

@@ -267,7 +267,7 @@ func toPBInfo(i metadata.Info) *pb.Info {
 		m.Capabilities = append(m.Capabilities, string(c))
 	}
 	for _, mem := range i.Members {
-		m.Members = append(m.Members, &pb.Member{Id: mem.ID, Address: mem.Address, Voter: mem.Voter, Leader: mem.Leader})
+		m.Members = append(m.Members, toPBMember(mem))
 	}
 	return m
 }
@@ -278,9 +278,17 @@ func fromPBInfo(m *pb.Info) metadata.Info {
 		i.Capabilities = append(i.Capabilities, metadata.Capability(c))
 	}
 	for _, mem := range m.GetMembers() {
-		i.Members = append(i.Members, metadata.Member{ID: mem.GetId(), Address: mem.GetAddress(), Voter: mem.GetVoter(), Leader: mem.GetLeader()})
+		i.Members = append(i.Members, fromPBMember(mem))
 	}
 	return i
+}
+
+func toPBMember(m metadata.Member) *pb.Member {
+	return &pb.Member{Id: m.ID, Address: m.Address, Voter: m.Voter, Leader: m.Leader}
+}
+
+func fromPBMember(m *pb.Member) metadata.Member {
+	return metadata.Member{ID: m.GetId(), Address: m.GetAddress(), Voter: m.GetVoter(), Leader: m.GetLeader()}
 }
 
 func nilIfEmpty[T any](s []T) []T {

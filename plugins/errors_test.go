@@ -69,6 +69,8 @@ func TestSentinelsCrossTheBoundary(t *testing.T) {
 			_, calls["Snapshot"] = c.Snapshot(ctx)
 			_, calls["Watch"] = c.Watch(ctx, 0)
 			calls["Compact"] = c.Compact(ctx, 1)
+			calls["AddMember"] = c.AddMember(ctx, metadata.Member{ID: "x"})
+			calls["RemoveMember"] = c.RemoveMember(ctx, "x")
 			for method, err := range calls {
 				if !errors.Is(err, sentinel) {
 					t.Errorf("%s: %v does not match %v", method, err, sentinel)

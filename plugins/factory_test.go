@@ -116,13 +116,20 @@ func TestFactoryConfigure(t *testing.T) {
 	}
 }
 
-// noCompactBackend hides fakeBackend's Compact.
-type noCompactBackend struct{ metadata.Backend }
+// plainBackend hides fakeBackend's optional interfaces.
+type plainBackend struct{ metadata.Backend }
 
-func TestCompactUnsupported(t *testing.T) {
-	c := newTestClient(t, noCompactBackend{newFakeBackend()})
-	if err := c.Compact(testCtx(t), 1); !errors.Is(err, metadata.ErrUnsupported) {
-		t.Fatalf("Compact on a backend without it: %v, want ErrUnsupported", err)
+func TestOptionalInterfacesUnsupported(t *testing.T) {
+	c := newTestClient(t, plainBackend{newFakeBackend()})
+	ctx := testCtx(t)
+	if err := c.Compact(ctx, 1); !errors.Is(err, metadata.ErrUnsupported) {
+		t.Errorf("Compact on a backend without it: %v, want ErrUnsupported", err)
+	}
+	if err := c.AddMember(ctx, metadata.Member{ID: "x"}); !errors.Is(err, metadata.ErrUnsupported) {
+		t.Errorf("AddMember on a backend without it: %v, want ErrUnsupported", err)
+	}
+	if err := c.RemoveMember(ctx, "x"); !errors.Is(err, metadata.ErrUnsupported) {
+		t.Errorf("RemoveMember on a backend without it: %v, want ErrUnsupported", err)
 	}
 }
 

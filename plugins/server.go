@@ -284,3 +284,33 @@ func (s *server) Compact(ctx context.Context, req *pb.CompactRequest) (*pb.Compa
 	}
 	return &pb.CompactResponse{}, nil
 }
+
+func (s *server) AddMember(ctx context.Context, req *pb.AddMemberRequest) (*pb.AddMemberResponse, error) {
+	b, err := s.get()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	m, ok := b.(metadata.Membership)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("%w: AddMember", metadata.ErrUnsupported))
+	}
+	if err := m.AddMember(ctx, fromPBMember(req.GetMember())); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AddMemberResponse{}, nil
+}
+
+func (s *server) RemoveMember(ctx context.Context, req *pb.RemoveMemberRequest) (*pb.RemoveMemberResponse, error) {
+	b, err := s.get()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	m, ok := b.(metadata.Membership)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("%w: RemoveMember", metadata.ErrUnsupported))
+	}
+	if err := m.RemoveMember(ctx, req.GetId()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.RemoveMemberResponse{}, nil
+}

@@ -46,8 +46,9 @@ type fakeBackend struct {
 }
 
 var (
-	_ metadata.Backend   = (*fakeBackend)(nil)
-	_ metadata.Compactor = (*fakeBackend)(nil)
+	_ metadata.Backend    = (*fakeBackend)(nil)
+	_ metadata.Compactor  = (*fakeBackend)(nil)
+	_ metadata.Membership = (*fakeBackend)(nil)
 )
 
 func newFakeBackend() *fakeBackend {
@@ -239,6 +240,8 @@ func (f *fakeBackend) Info(ctx context.Context) (metadata.Info, error) {
 	if err := f.enter(ctx, "Info"); err != nil {
 		return metadata.Info{}, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.info, nil
 }
 
@@ -249,6 +252,29 @@ func (f *fakeBackend) Compact(ctx context.Context, rev metadata.Revision) error 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.compacted = max(f.compacted, rev)
+	return nil
+}
+
+// AddMember adds or updates m in Info's members.
+func (f *fakeBackend) AddMember(ctx context.Context, m metadata.Member) error {
+	if err := f.enter(ctx, "AddMember"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.info.Members = slices.DeleteFunc(slices.Clone(f.info.Members), func(x metadata.Member) bool { return x.ID == m.ID })
+	f.info.Members = append(f.info.Members, m)
+	return nil
+}
+
+// RemoveMember removes id from Info's members.
+func (f *fakeBackend) RemoveMember(ctx context.Context, id string) error {
+	if err := f.enter(ctx, "RemoveMember"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.info.Members = slices.DeleteFunc(slices.Clone(f.info.Members), func(x metadata.Member) bool { return x.ID == id })
 	return nil
 }
 

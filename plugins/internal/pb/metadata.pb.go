@@ -2217,6 +2217,166 @@ func (*CompactResponse) Descriptor() ([]byte, []int) {
 	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{38}
 }
 
+type AddMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberRequest) Reset() {
+	*x = AddMemberRequest{}
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberRequest) ProtoMessage() {}
+
+func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddMemberRequest) Descriptor() ([]byte, []int) {
+	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AddMemberRequest) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+type AddMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberResponse) Reset() {
+	*x = AddMemberResponse{}
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberResponse) ProtoMessage() {}
+
+func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddMemberResponse) Descriptor() ([]byte, []int) {
+	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{40}
+}
+
+type RemoveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberRequest) Reset() {
+	*x = RemoveMemberRequest{}
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberRequest) ProtoMessage() {}
+
+func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *RemoveMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RemoveMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberResponse) Reset() {
+	*x = RemoveMemberResponse{}
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberResponse) ProtoMessage() {}
+
+func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{42}
+}
+
 var File_chronik_metadata_v1_metadata_proto protoreflect.FileDescriptor
 
 const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
@@ -2371,7 +2531,13 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x04from\x18\x01 \x01(\x03R\x04from\",\n" +
 	"\x0eCompactRequest\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\"\x11\n" +
-	"\x0fCompactResponse*\x90\x02\n" +
+	"\x0fCompactResponse\"G\n" +
+	"\x10AddMemberRequest\x123\n" +
+	"\x06member\x18\x01 \x01(\v2\x1b.chronik.metadata.v1.MemberR\x06member\"\x13\n" +
+	"\x11AddMemberResponse\"%\n" +
+	"\x13RemoveMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x16\n" +
+	"\x14RemoveMemberResponse*\x90\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cEVENT_TYPE_BROKER_REGISTERED\x10\x01\x12\x1c\n" +
@@ -2380,7 +2546,8 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x18EVENT_TYPE_TOPIC_CREATED\x10\x04\x12\x1c\n" +
 	"\x18EVENT_TYPE_TOPIC_DELETED\x10\x05\x12 \n" +
 	"\x1cEVENT_TYPE_PARTITION_CHANGED\x10\x06\x12%\n" +
-	"!EVENT_TYPE_PRODUCER_IDS_ALLOCATED\x10\a2\x99\t\n" +
+	"!EVENT_TYPE_PRODUCER_IDS_ALLOCATED\x10\a2\xda\n" +
+	"\n" +
 	"\x0fMetadataBackend\x12Z\n" +
 	"\tConfigure\x12%.chronik.metadata.v1.ConfigureRequest\x1a&.chronik.metadata.v1.ConfigureResponse\x12K\n" +
 	"\x04Info\x12 .chronik.metadata.v1.InfoRequest\x1a!.chronik.metadata.v1.InfoResponse\x12i\n" +
@@ -2393,7 +2560,9 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x13AllocateProducerIDs\x12/.chronik.metadata.v1.AllocateProducerIDsRequest\x1a0.chronik.metadata.v1.AllocateProducerIDsResponse\x12W\n" +
 	"\bSnapshot\x12$.chronik.metadata.v1.SnapshotRequest\x1a%.chronik.metadata.v1.SnapshotResponse\x12M\n" +
 	"\x05Watch\x12!.chronik.metadata.v1.WatchRequest\x1a\x1f.chronik.metadata.v1.WatchBatch0\x01\x12T\n" +
-	"\aCompact\x12#.chronik.metadata.v1.CompactRequest\x1a$.chronik.metadata.v1.CompactResponseB6Z4github.com/chronik-go/chronik/plugins/internal/pb;pbb\x06proto3"
+	"\aCompact\x12#.chronik.metadata.v1.CompactRequest\x1a$.chronik.metadata.v1.CompactResponse\x12Z\n" +
+	"\tAddMember\x12%.chronik.metadata.v1.AddMemberRequest\x1a&.chronik.metadata.v1.AddMemberResponse\x12c\n" +
+	"\fRemoveMember\x12(.chronik.metadata.v1.RemoveMemberRequest\x1a).chronik.metadata.v1.RemoveMemberResponseB6Z4github.com/chronik-go/chronik/plugins/internal/pb;pbb\x06proto3"
 
 var (
 	file_chronik_metadata_v1_metadata_proto_rawDescOnce sync.Once
@@ -2408,7 +2577,7 @@ func file_chronik_metadata_v1_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_chronik_metadata_v1_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_chronik_metadata_v1_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_chronik_metadata_v1_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_chronik_metadata_v1_metadata_proto_goTypes = []any{
 	(EventType)(0),                      // 0: chronik.metadata.v1.EventType
 	(*Peer)(nil),                        // 1: chronik.metadata.v1.Peer
@@ -2450,24 +2619,28 @@ var file_chronik_metadata_v1_metadata_proto_goTypes = []any{
 	(*WatchRequest)(nil),                // 37: chronik.metadata.v1.WatchRequest
 	(*CompactRequest)(nil),              // 38: chronik.metadata.v1.CompactRequest
 	(*CompactResponse)(nil),             // 39: chronik.metadata.v1.CompactResponse
-	nil,                                 // 40: chronik.metadata.v1.Config.SettingsEntry
-	nil,                                 // 41: chronik.metadata.v1.TopicSpec.ConfigsEntry
-	nil,                                 // 42: chronik.metadata.v1.Topic.ConfigsEntry
-	nil,                                 // 43: chronik.metadata.v1.State.BrokersEntry
-	nil,                                 // 44: chronik.metadata.v1.State.TopicsEntry
+	(*AddMemberRequest)(nil),            // 40: chronik.metadata.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),           // 41: chronik.metadata.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),         // 42: chronik.metadata.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),        // 43: chronik.metadata.v1.RemoveMemberResponse
+	nil,                                 // 44: chronik.metadata.v1.Config.SettingsEntry
+	nil,                                 // 45: chronik.metadata.v1.TopicSpec.ConfigsEntry
+	nil,                                 // 46: chronik.metadata.v1.Topic.ConfigsEntry
+	nil,                                 // 47: chronik.metadata.v1.State.BrokersEntry
+	nil,                                 // 48: chronik.metadata.v1.State.TopicsEntry
 }
 var file_chronik_metadata_v1_metadata_proto_depIdxs = []int32{
 	1,  // 0: chronik.metadata.v1.Config.peers:type_name -> chronik.metadata.v1.Peer
-	40, // 1: chronik.metadata.v1.Config.settings:type_name -> chronik.metadata.v1.Config.SettingsEntry
+	44, // 1: chronik.metadata.v1.Config.settings:type_name -> chronik.metadata.v1.Config.SettingsEntry
 	3,  // 2: chronik.metadata.v1.BrokerRegistration.listeners:type_name -> chronik.metadata.v1.Listener
 	3,  // 3: chronik.metadata.v1.Broker.listeners:type_name -> chronik.metadata.v1.Listener
 	6,  // 4: chronik.metadata.v1.TopicSpec.partitions:type_name -> chronik.metadata.v1.PartitionSpec
-	41, // 5: chronik.metadata.v1.TopicSpec.configs:type_name -> chronik.metadata.v1.TopicSpec.ConfigsEntry
-	42, // 6: chronik.metadata.v1.Topic.configs:type_name -> chronik.metadata.v1.Topic.ConfigsEntry
+	45, // 5: chronik.metadata.v1.TopicSpec.configs:type_name -> chronik.metadata.v1.TopicSpec.ConfigsEntry
+	46, // 6: chronik.metadata.v1.Topic.configs:type_name -> chronik.metadata.v1.Topic.ConfigsEntry
 	9,  // 7: chronik.metadata.v1.Topic.partitions:type_name -> chronik.metadata.v1.Partition
 	10, // 8: chronik.metadata.v1.PartitionChange.replicas:type_name -> chronik.metadata.v1.BrokerIDs
-	43, // 9: chronik.metadata.v1.State.brokers:type_name -> chronik.metadata.v1.State.BrokersEntry
-	44, // 10: chronik.metadata.v1.State.topics:type_name -> chronik.metadata.v1.State.TopicsEntry
+	47, // 9: chronik.metadata.v1.State.brokers:type_name -> chronik.metadata.v1.State.BrokersEntry
+	48, // 10: chronik.metadata.v1.State.topics:type_name -> chronik.metadata.v1.State.TopicsEntry
 	0,  // 11: chronik.metadata.v1.Event.type:type_name -> chronik.metadata.v1.EventType
 	5,  // 12: chronik.metadata.v1.Event.broker:type_name -> chronik.metadata.v1.Broker
 	8,  // 13: chronik.metadata.v1.Event.topic:type_name -> chronik.metadata.v1.Topic
@@ -2483,37 +2656,42 @@ var file_chronik_metadata_v1_metadata_proto_depIdxs = []int32{
 	11, // 23: chronik.metadata.v1.AlterPartitionRequest.change:type_name -> chronik.metadata.v1.PartitionChange
 	9,  // 24: chronik.metadata.v1.AlterPartitionResponse.partition:type_name -> chronik.metadata.v1.Partition
 	12, // 25: chronik.metadata.v1.SnapshotResponse.state:type_name -> chronik.metadata.v1.State
-	5,  // 26: chronik.metadata.v1.State.BrokersEntry.value:type_name -> chronik.metadata.v1.Broker
-	8,  // 27: chronik.metadata.v1.State.TopicsEntry.value:type_name -> chronik.metadata.v1.Topic
-	17, // 28: chronik.metadata.v1.MetadataBackend.Configure:input_type -> chronik.metadata.v1.ConfigureRequest
-	19, // 29: chronik.metadata.v1.MetadataBackend.Info:input_type -> chronik.metadata.v1.InfoRequest
-	21, // 30: chronik.metadata.v1.MetadataBackend.RegisterBroker:input_type -> chronik.metadata.v1.RegisterBrokerRequest
-	23, // 31: chronik.metadata.v1.MetadataBackend.Heartbeat:input_type -> chronik.metadata.v1.HeartbeatRequest
-	25, // 32: chronik.metadata.v1.MetadataBackend.UnregisterBroker:input_type -> chronik.metadata.v1.UnregisterBrokerRequest
-	27, // 33: chronik.metadata.v1.MetadataBackend.CreateTopic:input_type -> chronik.metadata.v1.CreateTopicRequest
-	29, // 34: chronik.metadata.v1.MetadataBackend.DeleteTopic:input_type -> chronik.metadata.v1.DeleteTopicRequest
-	31, // 35: chronik.metadata.v1.MetadataBackend.AlterPartition:input_type -> chronik.metadata.v1.AlterPartitionRequest
-	33, // 36: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:input_type -> chronik.metadata.v1.AllocateProducerIDsRequest
-	35, // 37: chronik.metadata.v1.MetadataBackend.Snapshot:input_type -> chronik.metadata.v1.SnapshotRequest
-	37, // 38: chronik.metadata.v1.MetadataBackend.Watch:input_type -> chronik.metadata.v1.WatchRequest
-	38, // 39: chronik.metadata.v1.MetadataBackend.Compact:input_type -> chronik.metadata.v1.CompactRequest
-	18, // 40: chronik.metadata.v1.MetadataBackend.Configure:output_type -> chronik.metadata.v1.ConfigureResponse
-	20, // 41: chronik.metadata.v1.MetadataBackend.Info:output_type -> chronik.metadata.v1.InfoResponse
-	22, // 42: chronik.metadata.v1.MetadataBackend.RegisterBroker:output_type -> chronik.metadata.v1.RegisterBrokerResponse
-	24, // 43: chronik.metadata.v1.MetadataBackend.Heartbeat:output_type -> chronik.metadata.v1.HeartbeatResponse
-	26, // 44: chronik.metadata.v1.MetadataBackend.UnregisterBroker:output_type -> chronik.metadata.v1.UnregisterBrokerResponse
-	28, // 45: chronik.metadata.v1.MetadataBackend.CreateTopic:output_type -> chronik.metadata.v1.CreateTopicResponse
-	30, // 46: chronik.metadata.v1.MetadataBackend.DeleteTopic:output_type -> chronik.metadata.v1.DeleteTopicResponse
-	32, // 47: chronik.metadata.v1.MetadataBackend.AlterPartition:output_type -> chronik.metadata.v1.AlterPartitionResponse
-	34, // 48: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:output_type -> chronik.metadata.v1.AllocateProducerIDsResponse
-	36, // 49: chronik.metadata.v1.MetadataBackend.Snapshot:output_type -> chronik.metadata.v1.SnapshotResponse
-	14, // 50: chronik.metadata.v1.MetadataBackend.Watch:output_type -> chronik.metadata.v1.WatchBatch
-	39, // 51: chronik.metadata.v1.MetadataBackend.Compact:output_type -> chronik.metadata.v1.CompactResponse
-	40, // [40:52] is the sub-list for method output_type
-	28, // [28:40] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	15, // 26: chronik.metadata.v1.AddMemberRequest.member:type_name -> chronik.metadata.v1.Member
+	5,  // 27: chronik.metadata.v1.State.BrokersEntry.value:type_name -> chronik.metadata.v1.Broker
+	8,  // 28: chronik.metadata.v1.State.TopicsEntry.value:type_name -> chronik.metadata.v1.Topic
+	17, // 29: chronik.metadata.v1.MetadataBackend.Configure:input_type -> chronik.metadata.v1.ConfigureRequest
+	19, // 30: chronik.metadata.v1.MetadataBackend.Info:input_type -> chronik.metadata.v1.InfoRequest
+	21, // 31: chronik.metadata.v1.MetadataBackend.RegisterBroker:input_type -> chronik.metadata.v1.RegisterBrokerRequest
+	23, // 32: chronik.metadata.v1.MetadataBackend.Heartbeat:input_type -> chronik.metadata.v1.HeartbeatRequest
+	25, // 33: chronik.metadata.v1.MetadataBackend.UnregisterBroker:input_type -> chronik.metadata.v1.UnregisterBrokerRequest
+	27, // 34: chronik.metadata.v1.MetadataBackend.CreateTopic:input_type -> chronik.metadata.v1.CreateTopicRequest
+	29, // 35: chronik.metadata.v1.MetadataBackend.DeleteTopic:input_type -> chronik.metadata.v1.DeleteTopicRequest
+	31, // 36: chronik.metadata.v1.MetadataBackend.AlterPartition:input_type -> chronik.metadata.v1.AlterPartitionRequest
+	33, // 37: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:input_type -> chronik.metadata.v1.AllocateProducerIDsRequest
+	35, // 38: chronik.metadata.v1.MetadataBackend.Snapshot:input_type -> chronik.metadata.v1.SnapshotRequest
+	37, // 39: chronik.metadata.v1.MetadataBackend.Watch:input_type -> chronik.metadata.v1.WatchRequest
+	38, // 40: chronik.metadata.v1.MetadataBackend.Compact:input_type -> chronik.metadata.v1.CompactRequest
+	40, // 41: chronik.metadata.v1.MetadataBackend.AddMember:input_type -> chronik.metadata.v1.AddMemberRequest
+	42, // 42: chronik.metadata.v1.MetadataBackend.RemoveMember:input_type -> chronik.metadata.v1.RemoveMemberRequest
+	18, // 43: chronik.metadata.v1.MetadataBackend.Configure:output_type -> chronik.metadata.v1.ConfigureResponse
+	20, // 44: chronik.metadata.v1.MetadataBackend.Info:output_type -> chronik.metadata.v1.InfoResponse
+	22, // 45: chronik.metadata.v1.MetadataBackend.RegisterBroker:output_type -> chronik.metadata.v1.RegisterBrokerResponse
+	24, // 46: chronik.metadata.v1.MetadataBackend.Heartbeat:output_type -> chronik.metadata.v1.HeartbeatResponse
+	26, // 47: chronik.metadata.v1.MetadataBackend.UnregisterBroker:output_type -> chronik.metadata.v1.UnregisterBrokerResponse
+	28, // 48: chronik.metadata.v1.MetadataBackend.CreateTopic:output_type -> chronik.metadata.v1.CreateTopicResponse
+	30, // 49: chronik.metadata.v1.MetadataBackend.DeleteTopic:output_type -> chronik.metadata.v1.DeleteTopicResponse
+	32, // 50: chronik.metadata.v1.MetadataBackend.AlterPartition:output_type -> chronik.metadata.v1.AlterPartitionResponse
+	34, // 51: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:output_type -> chronik.metadata.v1.AllocateProducerIDsResponse
+	36, // 52: chronik.metadata.v1.MetadataBackend.Snapshot:output_type -> chronik.metadata.v1.SnapshotResponse
+	14, // 53: chronik.metadata.v1.MetadataBackend.Watch:output_type -> chronik.metadata.v1.WatchBatch
+	39, // 54: chronik.metadata.v1.MetadataBackend.Compact:output_type -> chronik.metadata.v1.CompactResponse
+	41, // 55: chronik.metadata.v1.MetadataBackend.AddMember:output_type -> chronik.metadata.v1.AddMemberResponse
+	43, // 56: chronik.metadata.v1.MetadataBackend.RemoveMember:output_type -> chronik.metadata.v1.RemoveMemberResponse
+	43, // [43:57] is the sub-list for method output_type
+	29, // [29:43] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_chronik_metadata_v1_metadata_proto_init() }
@@ -2527,7 +2705,7 @@ func file_chronik_metadata_v1_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chronik_metadata_v1_metadata_proto_rawDesc), len(file_chronik_metadata_v1_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

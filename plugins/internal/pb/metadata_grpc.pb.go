@@ -45,6 +45,8 @@ const (
 	MetadataBackend_Snapshot_FullMethodName            = "/chronik.metadata.v1.MetadataBackend/Snapshot"
 	MetadataBackend_Watch_FullMethodName               = "/chronik.metadata.v1.MetadataBackend/Watch"
 	MetadataBackend_Compact_FullMethodName             = "/chronik.metadata.v1.MetadataBackend/Compact"
+	MetadataBackend_AddMember_FullMethodName           = "/chronik.metadata.v1.MetadataBackend/AddMember"
+	MetadataBackend_RemoveMember_FullMethodName        = "/chronik.metadata.v1.MetadataBackend/RemoveMember"
 )
 
 // MetadataBackendClient is the client API for MetadataBackend service.
@@ -74,6 +76,11 @@ type MetadataBackendClient interface {
 	// Compact is implemented by backends with the "compact" capability;
 	// others answer UNSUPPORTED.
 	Compact(ctx context.Context, in *CompactRequest, opts ...grpc.CallOption) (*CompactResponse, error)
+	// AddMember and RemoveMember change the backend's quorum at run time;
+	// implemented by backends with the "membership" capability, others
+	// answer UNSUPPORTED.
+	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
+	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
 }
 
 type metadataBackendClient struct {
@@ -213,6 +220,26 @@ func (c *metadataBackendClient) Compact(ctx context.Context, in *CompactRequest,
 	return out, nil
 }
 
+func (c *metadataBackendClient) AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddMemberResponse)
+	err := c.cc.Invoke(ctx, MetadataBackend_AddMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataBackendClient) RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveMemberResponse)
+	err := c.cc.Invoke(ctx, MetadataBackend_RemoveMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataBackendServer is the server API for MetadataBackend service.
 // All implementations must embed UnimplementedMetadataBackendServer
 // for forward compatibility.
@@ -240,6 +267,11 @@ type MetadataBackendServer interface {
 	// Compact is implemented by backends with the "compact" capability;
 	// others answer UNSUPPORTED.
 	Compact(context.Context, *CompactRequest) (*CompactResponse, error)
+	// AddMember and RemoveMember change the backend's quorum at run time;
+	// implemented by backends with the "membership" capability, others
+	// answer UNSUPPORTED.
+	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
+	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
 	mustEmbedUnimplementedMetadataBackendServer()
 }
 
@@ -285,6 +317,12 @@ func (UnimplementedMetadataBackendServer) Watch(*WatchRequest, grpc.ServerStream
 }
 func (UnimplementedMetadataBackendServer) Compact(context.Context, *CompactRequest) (*CompactResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Compact not implemented")
+}
+func (UnimplementedMetadataBackendServer) AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddMember not implemented")
+}
+func (UnimplementedMetadataBackendServer) RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveMember not implemented")
 }
 func (UnimplementedMetadataBackendServer) mustEmbedUnimplementedMetadataBackendServer() {}
 func (UnimplementedMetadataBackendServer) testEmbeddedByValue()                         {}
@@ -516,6 +554,42 @@ func _MetadataBackend_Compact_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetadataBackend_AddMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataBackendServer).AddMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetadataBackend_AddMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataBackendServer).AddMember(ctx, req.(*AddMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetadataBackend_RemoveMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataBackendServer).RemoveMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetadataBackend_RemoveMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataBackendServer).RemoveMember(ctx, req.(*RemoveMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MetadataBackend_ServiceDesc is the grpc.ServiceDesc for MetadataBackend service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -566,6 +640,14 @@ var MetadataBackend_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Compact",
 			Handler:    _MetadataBackend_Compact_Handler,
+		},
+		{
+			MethodName: "AddMember",
+			Handler:    _MetadataBackend_AddMember_Handler,
+		},
+		{
+			MethodName: "RemoveMember",
+			Handler:    _MetadataBackend_RemoveMember_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
