@@ -209,13 +209,13 @@ func waitFenced(t *testing.T, s *Store, id int32, epoch int64) {
 
 func TestHeartbeat(t *testing.T) {
 	ctx := testCtx(t)
-	s := newStore(t, Config{SessionTimeout: 80 * time.Millisecond})
+	s := newStore(t, Config{SessionTimeout: 300 * time.Millisecond})
 	b, err := s.RegisterBroker(ctx, reg(1, "a"))
 	mustOK(t, err)
 
 	hr, err := s.Heartbeat(ctx, 1, b.Epoch)
 	mustOK(t, err)
-	if hr.Epoch != b.Epoch || hr.SessionTimeout != 80*time.Millisecond {
+	if hr.Epoch != b.Epoch || hr.SessionTimeout != 300*time.Millisecond {
 		t.Fatalf("heartbeat result %+v", hr)
 	}
 	for _, tc := range []struct {
@@ -236,7 +236,7 @@ func TestHeartbeat(t *testing.T) {
 
 	t.Run("heartbeats keep the session", func(t *testing.T) {
 		// Heartbeat for several session timeouts; the broker stays alive.
-		end := time.Now().Add(400 * time.Millisecond)
+		end := time.Now().Add(900 * time.Millisecond)
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for time.Now().Before(end) {
@@ -268,7 +268,7 @@ func TestHeartbeat(t *testing.T) {
 // reaper, each by its own committed change, and only expired ones.
 func TestFenceOnePerChange(t *testing.T) {
 	ctx := testCtx(t)
-	s := newStore(t, Config{SessionTimeout: 100 * time.Millisecond})
+	s := newStore(t, Config{SessionTimeout: 300 * time.Millisecond})
 	ch, err := s.Watch(ctx, 0)
 	mustOK(t, err)
 	epochs := map[int32]int64{}
