@@ -39,6 +39,15 @@ func NewHCLogger(l *slog.Logger) hclog.Logger {
 	return &hcLogger{l: l, level: lvl}
 }
 
+// newHostHCLogger is the bridge go-plugin logs through on the host side. l
+// carries plugin=<name>; go-plugin's own "plugin" argument (the executable
+// path) becomes plugin_path so the two do not collide.
+func newHostHCLogger(l *slog.Logger) hclog.Logger {
+	h := NewHCLogger(l).(*hcLogger)
+	h.rename = map[string]string{"plugin": "plugin_path"}
+	return h
+}
+
 // hcLogger implements hclog.Logger on top of a *slog.Logger.
 type hcLogger struct {
 	l       *slog.Logger // carries the implied arguments as attributes
@@ -47,6 +56,8 @@ type hcLogger struct {
 	// level is shared by every logger derived with With/Named, as hclog's
 	// SetLevel is; hclog.NoLevel means "whatever l's handler enables".
 	level *atomic.Int32
+	// rename maps argument keys to the attribute keys they are logged as.
+	rename map[string]string
 }
 
 var _ hclog.Logger = (*hcLogger)(nil)
@@ -90,13 +101,13 @@ func (h *hcLogger) Log(level hclog.Level, msg string, args ...any) {
 	if h.name != "" {
 		r.AddAttrs(slog.String("logger", h.name))
 	}
-	r.AddAttrs(hclogAttrs(args)...)
+	r.AddAttrs(h.attrs(args)...)
 	_ = h.l.Handler().Handle(context.Background(), r)
 }
 
-// hclogAttrs turns hclog's alternating key/value arguments into attributes,
+// attrs turns hclog's alternating key/value arguments into attributes,
 // formatting hclog's helper value types the way hclog prints them.
-func hclogAttrs(args []any) []slog.Attr {
+func (h *hcLogger) attrs(args []any) []slog.Attr {
 	if len(args) == 0 {
 		return nil
 	}
@@ -113,6 +124,9 @@ func hclogAttrs(args []any) []slog.Attr {
 		key, ok := args[i].(string)
 		if !ok {
 			key = fmt.Sprint(args[i])
+		}
+		if k, ok := h.rename[key]; ok {
+			key = k
 		}
 		attrs = append(attrs, slog.Any(key, hclogValue(args[i+1])))
 	}
@@ -178,7 +192,7 @@ func (h *hcLogger) ImpliedArgs() []any { return h.implied }
 func (h *hcLogger) With(args ...any) hclog.Logger {
 	c := *h
 	c.implied = append(append([]any(nil), h.implied...), args...)
-	attrs := hclogAttrs(args)
+	attrs := h.attrs(args)
 	as := make([]any, len(attrs))
 	for i, a := range attrs {
 		as[i] = a

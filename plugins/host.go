@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/chronik-go/chronik/plugins/metadata"
@@ -193,7 +192,7 @@ func Load(ctx context.Context, cfg HostConfig) (*Host, error) {
 	h := &Host{
 		cfg:      cfg,
 		logger:   logger,
-		hcl:      NewHCLogger(logger),
+		hcl:      newHostHCLogger(logger),
 		life:     life,
 		stopLife: stop,
 	}
@@ -392,15 +391,16 @@ func (h *Host) died(ctx context.Context, g *generation, err error) bool {
 }
 
 // isTransportFailure reports whether err is a Client's error for a plugin
-// it cannot reach (as opposed to the backend answering ErrUnavailable).
+// it cannot reach or a call cut off by the connection's end (as opposed to
+// the backend itself answering ErrUnavailable, which carries the sentinel's
+// reason in its status).
 func isTransportFailure(err error) bool {
 	if !errors.Is(err, metadata.ErrUnavailable) {
 		return false
 	}
 	var gs interface{ GRPCStatus() *status.Status }
 	if errors.As(err, &gs) {
-		st := gs.GRPCStatus()
-		return st.Code() == codes.Unavailable && sentinelOf(st) == nil
+		return sentinelOf(gs.GRPCStatus()) == nil
 	}
 	return true // ErrClientClosed, a stream ended without a status
 }
@@ -866,7 +866,7 @@ func Probe(ctx context.Context, path string, args []string, logger *slog.Logger)
 		path:         path,
 		args:         args,
 		startTimeout: DefaultStartTimeout,
-		logger:       NewHCLogger(logger.With("plugin", pluginName(path))),
+		logger:       newHostHCLogger(logger.With("plugin", pluginName(path))),
 	})
 	if err != nil {
 		return metadata.Info{}, err

@@ -94,6 +94,8 @@ func TestHost(t *testing.T) {
 		{"RestartAfterCrash", testHostRestartAfterCrash},
 		{"WatchResumesAcrossCrash", testHostWatchResumes},
 		{"WatchCompactedAcrossCrash", testHostWatchCompacted},
+		{"ConcurrentCallsAcrossCrash", testHostConcurrentCallsAcrossCrash},
+		{"CallsRespectContextDuringRestart", testHostCallsRespectContextDuringRestart},
 		{"RestartLimit", testHostRestartLimit},
 		{"Kill", testHostKill},
 		{"LoadHonoursContext", testHostLoadContext},
@@ -245,7 +247,9 @@ type loggedRecord struct {
 	attrs map[string]string
 }
 
-func (r *logRecorder) logger() *slog.Logger { return slog.New(&recordingHandler{r: r}) }
+func (r *logRecorder) logger() *slog.Logger {
+	return slog.New(&recordingHandler{r: r, level: LevelTrace})
+}
 
 func (r *logRecorder) find(msg string) (loggedRecord, bool) {
 	r.mu.Lock()
@@ -377,6 +381,81 @@ func testHostPluginLogs(t *testing.T, plugin string) {
 	}
 	if warn.level != slog.LevelWarn || warn.attrs["plugin"] != "test" {
 		t.Fatalf("warn record = %+v, want level WARN, plugin=test", warn)
+	}
+	// go-plugin's own records keep plugin=<name>; its "plugin" argument
+	// (the path) is renamed.
+	if r, ok := rec.find("waiting for RPC address"); !ok || r.attrs["plugin"] != "test" || r.attrs["plugin_path"] != plugin {
+		t.Fatalf("go-plugin record = %+v (found %v), want plugin=test plugin_path=%s", r, ok, plugin)
+	}
+}
+
+func testHostConcurrentCallsAcrossCrash(t *testing.T, plugin string) {
+	ctx := hostCtx(t)
+	h := loadHost(t, plugin, HostConfig{Config: metadata.Config{NodeID: "n1", DataDir: t.TempDir()}})
+	if _, err := h.RegisterBroker(ctx, hostReg(1)); err != nil {
+		t.Fatalf("RegisterBroker: %v", err)
+	}
+	pid := h.PID()
+	start := make(chan struct{})
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			<-start
+			for range 20 {
+				st, err := h.Snapshot(ctx)
+				if err == nil && st.Revision != 1 {
+					err = fmt.Errorf("snapshot at revision %d, want 1", st.Revision)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("Snapshot across the crash: %v", err)
+	}
+	// Everyone waited for the same restart.
+	hostEventually(t, 10*time.Second, func() bool { return h.PID() != pid }, "no restart")
+	if _, err := h.Info(ctx); err != nil {
+		t.Fatalf("Info: %v", err)
+	}
+	if n := h.Restarts(); n != 1 {
+		t.Fatalf("Restarts() = %d, want 1", n)
+	}
+}
+
+func testHostCallsRespectContextDuringRestart(t *testing.T, plugin string) {
+	h := loadHost(t, plugin, HostConfig{RestartBackoff: time.Hour, Config: metadata.Config{NodeID: "n1"}})
+	killPlugin(t, h)
+	if _, err := h.Info(hostCtx(t)); err != nil { // the first restart is immediate
+		t.Fatalf("Info after the first crash: %v", err)
+	}
+	killPlugin(t, h)
+	// The second restart waits an hour: calls give up at their deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := h.Snapshot(ctx)
+	if !errors.Is(err, metadata.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Snapshot during a delayed restart = %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	if _, err := h.RegisterBroker(ctx, hostReg(1)); !errors.Is(err, metadata.ErrUnavailable) {
+		t.Fatalf("RegisterBroker during a delayed restart = %v, want ErrUnavailable", err)
+	}
+	// Close does not wait for the backoff either.
+	if err := h.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := h.Restarts(); n != 1 {
+		t.Fatalf("Restarts() = %d, want 1", n)
 	}
 }
 
