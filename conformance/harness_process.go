@@ -140,7 +140,7 @@ func (h *processHarness) Start(t T, opts Options) Cluster {
 			t.Fatalf("process harness: %v", err)
 		}
 	}
-	t.Cleanup(c.killAll)
+	t.Cleanup(c.closeAll)
 	// Start the nodes together: a backend may wait for its peers while
 	// configuring (a Raft node joining its cluster).
 	var wg sync.WaitGroup
@@ -275,7 +275,10 @@ func (c *processCluster) Restart(i int) error {
 	return nil
 }
 
-func (c *processCluster) killAll() {
+// closeAll closes every running node gracefully, all at once (t's
+// cleanup). Host.Close falls back to SIGKILL after go-plugin's grace
+// period, so it is bounded.
+func (c *processCluster) closeAll() {
 	var wg sync.WaitGroup
 	for i := range c.confs {
 		c.mu.Lock()
@@ -286,7 +289,7 @@ func (c *processCluster) killAll() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				h.Kill()
+				h.Close()
 			}()
 		}
 	}

@@ -406,21 +406,30 @@ func permanent(err error) error { return permanentError{err} }
 // checkStream verifies the batches of one stream: revisions strictly
 // increasing and above from, no Err batch, every batch non-empty with
 // known event types.
+// Only the first few problems of a stream are reported.
 func checkStream(t T, what string, from metadata.Revision, bs []metadata.WatchBatch) {
 	t.Helper()
+	const maxReported = 3
+	var problems []string
 	prev := from
 	for i, b := range bs {
-		if b.Err != nil {
-			t.Errorf("%s: batch %d is an Err batch: %v", what, i, b.Err)
+		switch {
+		case b.Err != nil:
+			problems = append(problems, fmt.Sprintf("batch %d is an Err batch: %v", i, b.Err))
 			continue
-		}
-		if b.Revision <= prev {
-			t.Errorf("%s: batch %d has revision %d, not after the previous %d (out of order or duplicate)", what, i, b.Revision, prev)
-		}
-		if len(b.Events) == 0 {
-			t.Errorf("%s: batch %d (revision %d) has no events", what, i, b.Revision)
+		case b.Revision <= prev:
+			problems = append(problems, fmt.Sprintf("batch %d has revision %d, not after the previous %d (out of order or duplicate)", i, b.Revision, prev))
+		case len(b.Events) == 0:
+			problems = append(problems, fmt.Sprintf("batch %d (revision %d) has no events", i, b.Revision))
 		}
 		prev = b.Revision
+	}
+	for i, p := range problems {
+		if i == maxReported {
+			t.Errorf("%s: and %d more such problems", what, len(problems)-maxReported)
+			break
+		}
+		t.Errorf("%s: %s", what, p)
 	}
 }
 

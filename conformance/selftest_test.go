@@ -114,6 +114,34 @@ func (d dropWatch) Watch(ctx context.Context, from metadata.Revision) (<-chan me
 	return out, nil
 }
 
+// dupWatch delivers every 7th batch of every stream twice.
+type dupWatch struct{ base }
+
+func (d dupWatch) Watch(ctx context.Context, from metadata.Revision) (<-chan metadata.WatchBatch, error) {
+	in, err := d.Backend.Watch(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan metadata.WatchBatch)
+	go func() { // ends when the inner stream closes (its ctx ended)
+		defer close(out)
+		k := 0
+		for b := range in {
+			times := 1
+			if k++; k%7 == 0 && b.Err == nil {
+				times = 2
+			}
+			for range times {
+				select {
+				case out <- b:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
 // neverFence keeps every broker it registered alive by heartbeating it
 // itself, so no session ever expires.
 type neverFence struct {
@@ -239,6 +267,13 @@ var brokenCases = []struct {
 		wrap: func(_ *group, _ Options, _ int, b metadata.Backend) metadata.Backend { return dropWatch{base{b}} },
 		run: []string{"Watch/CompleteOrderedIdenticalOnEveryNode", "Watch/ResumeAfterCancel",
 			"ReadAfterWrite/AcrossNodes", "Topics/CreateExistingFails"},
+		fail: []string{"Watch/CompleteOrderedIdenticalOnEveryNode", "Watch/ResumeAfterCancel"},
+	},
+	{
+		name: "duplicates-every-7th-watch-batch",
+		wrap: func(_ *group, _ Options, _ int, b metadata.Backend) metadata.Backend { return dupWatch{base{b}} },
+		run: []string{"Watch/CompleteOrderedIdenticalOnEveryNode", "Watch/ResumeAfterCancel",
+			"Partition/UnknownTopicOrPartitionRejected"},
 		fail: []string{"Watch/CompleteOrderedIdenticalOnEveryNode", "Watch/ResumeAfterCancel"},
 	},
 	{
