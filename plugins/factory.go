@@ -22,7 +22,9 @@ type Factory struct {
 	// first Configure, at most once at a time. ctx is the Configure call's:
 	// it bounds the construction only and must not be kept by the backend.
 	// An error leaves the node unconfigured (Configure may be retried) and
-	// reaches the host with its sentinel, if any.
+	// reaches the host with its sentinel, if any. Logger(ctx) is the
+	// logger the backend should keep: under Serve its lines reach the host's
+	// log.
 	New func(ctx context.Context, cfg metadata.Config) (metadata.Backend, error)
 }
 

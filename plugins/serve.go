@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/chronik-go/chronik/plugins/metadata"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -106,6 +107,13 @@ func Serve(f Factory) {
 		os.Exit(1)
 	}
 
+	// The backend's slog logger writes hclog-shaped JSON to the real stderr,
+	// captured now: go-plugin redirects os.Stderr once it serves.
+	slogger := newPluginSlogger(os.Stderr, slogLevelFromHCLog(os.Getenv(LogLevelEnv)), "chronik-metadata-"+f.Name)
+	newBackend := f.New
+	f.New = func(ctx context.Context, cfg metadata.Config) (metadata.Backend, error) {
+		return newBackend(WithLogger(ctx, slogger), cfg)
+	}
 	p := &GRPCPlugin{Factory: f}
 	var (
 		mu         sync.Mutex

@@ -42,7 +42,8 @@ func (b markingBackend) Close() error {
 // serveTestPlugin is the main of the test plugin process.
 func serveTestPlugin() {
 	Serve(Factory{Name: "testplugin", Version: "0.0.1", Capabilities: []metadata.Capability{metadata.CapCompact},
-		New: func(_ context.Context, cfg metadata.Config) (metadata.Backend, error) {
+		New: func(ctx context.Context, cfg metadata.Config) (metadata.Backend, error) {
+			Logger(ctx).Info("test backend configured", "node", cfg.NodeID)
 			return markingBackend{fakeBackend: newFakeBackend(), dir: cfg.DataDir}, nil
 		}})
 }
@@ -174,6 +175,13 @@ func TestServeThroughGoPlugin(t *testing.T) {
 	if logs := p.logs.String(); !strings.Contains(logs, "plugin address") {
 		t.Fatalf("host log has no line from the plugin:\n%s", logs)
 	}
+	// The backend's slog line (plugins.Logger) arrived as a structured
+	// entry: message, level and attribute, not a raw JSON string.
+	waitFor(t, "the backend's slog line", func() bool {
+		logs := p.logs.String()
+		return strings.Contains(logs, "[INFO]") && strings.Contains(logs, "test backend configured") &&
+			strings.Contains(logs, "node=n1") && !strings.Contains(logs, `"@message"`)
+	})
 }
 
 // TestServeSIGTERM: SIGTERM stops the plugin gracefully: the backend is

@@ -63,6 +63,7 @@ func New(ctx context.Context, cfg metadata.Config) (metadata.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	scfg.Logger = plugins.Logger(ctx) // the plugin's logger under plugins.Serve
 	if len(cfg.Peers) > 0 && !slices.ContainsFunc(cfg.Peers, func(p metadata.Peer) bool { return p.ID == cfg.NodeID }) {
 		return nil, fmt.Errorf("memory: node id %q is not among the peers: %w", cfg.NodeID, metadata.ErrInvalid)
 	}
