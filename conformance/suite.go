@@ -173,7 +173,9 @@ func (s Status) String() string {
 
 // Result is what a Runner records of one check.
 type Result struct {
-	Name   string
+	// Name is the check's name.
+	Name string
+	// Status is how it ended.
 	Status Status
 	// Reason is the skip message of a skipped check.
 	Reason string
@@ -197,7 +199,9 @@ func (r Result) Failures() []string {
 
 // Summary is the outcome of a Runner's run.
 type Summary struct {
-	Results                 []Result
+	// Results are the checks run, in order.
+	Results []Result
+	// Passed, Failed and Skipped count them by status.
 	Passed, Failed, Skipped int
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/chronik-go/chronik/conformance"
 	"github.com/chronik-go/chronik/plugins"
+	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
 func main() {
@@ -115,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Path:         path,
 		Args:         pluginArgs,
 		Settings:     settings,
-		Capabilities: append(info.Capabilities[:0:0], info.Capabilities...),
+		Capabilities: append([]metadata.Capability{}, info.Capabilities...), // non-nil: no second probe
 	})
 	tmp, err := os.MkdirTemp("", "chronik-conformance-")
 	if err != nil {
