@@ -344,6 +344,9 @@ func testHostLoadCallsClose(t *testing.T, plugin string) {
 	if _, err := h.Watch(ctx, 0); !errors.Is(err, metadata.ErrCompacted) {
 		t.Fatalf("Watch(0) after Compact(1) = %v, want ErrCompacted", err)
 	}
+	if err := h.AddMember(ctx, metadata.Member{ID: "n2", Voter: true}); !errors.Is(err, metadata.ErrUnsupported) {
+		t.Fatalf("AddMember on a backend without membership = %v, want ErrUnsupported", err)
+	}
 
 	pid := h.PID()
 	if err := h.Close(); err != nil {
