@@ -42,7 +42,7 @@ import (
 // connection was closed under the call, or the server cancelled it while
 // shutting down) wrap metadata.ErrUnavailable, Unimplemented (a server
 // without the RPC) wraps metadata.ErrUnsupported, DeadlineExceeded wraps
-// context.DeadlineExceeded, and anything else keeps its message and matches
+// both context.DeadlineExceeded and metadata.ErrUnavailable, and anything else keeps its message and matches
 // no sentinel. When the caller's ctx has ended, the error also matches
 // ctx.Err() (and its cause).
 
@@ -147,7 +147,9 @@ func fromStatus(ctx context.Context, err error) error {
 				re.errs = append(re.errs, metadata.ErrUnavailable)
 			}
 		case codes.DeadlineExceeded:
-			re.errs = append(re.errs, context.DeadlineExceeded)
+			// The call found no answer in time: the backend is unavailable
+			// to this caller (metadata.Backend's rule for deadlines).
+			re.errs = append(re.errs, context.DeadlineExceeded, metadata.ErrUnavailable)
 		}
 	}
 	if cerr := ctx.Err(); cerr != nil {

@@ -4,10 +4,12 @@ import "context"
 
 // Backend is the metadata store of a chronik cluster, as seen from one node.
 //
-// All methods are safe for concurrent use. Every method honours ctx: when
-// ctx ends first the call returns ctx's error or ErrUnavailable, and a call
-// that cannot reach a quorum returns ErrUnavailable no later than its
-// deadline. Writes are atomic and committed (durable on a quorum) when they
+// All methods are safe for concurrent use. Every method honours ctx. A call
+// that cannot complete (no quorum, no leader, the plugin is down) returns an
+// error matching ErrUnavailable no later than ctx's deadline; when the
+// deadline itself ends the wait, the error matches both ErrUnavailable and
+// context.DeadlineExceeded. A call whose ctx is cancelled returns an error
+// matching context.Canceled. Writes are atomic and committed (durable on a quorum) when they
 // return nil, and are visible to a Snapshot started afterwards on any node.
 type Backend interface {
 	// RegisterBroker opens a session for reg.ID and returns the stored
