@@ -233,8 +233,8 @@ func TestFSMUndecodableCommands(t *testing.T) {
 	bad := [][]byte{
 		nil,
 		{1, 2, 3},
-		append([]byte{2}, good[1:]...),                  // unknown version
-		append([]byte{1, 99}, good[2:]...),              // unknown type
+		append([]byte{2}, good[1:]...),     // unknown version
+		append([]byte{1, 99}, good[2:]...), // unknown type
 		append(append([]byte{}, good[:18]...), "{"...), // bad JSON
 	}
 	for _, data := range bad {
