@@ -168,7 +168,7 @@ func open(ctx context.Context, cfg metadata.Config, logger *slog.Logger, ln net.
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("raftmeta: creating data dir: %w", err)
 	}
-	hlog := plugins.NewHCLogger(logger.With("component", "raft"))
+	hlog := plugins.NewHCLogger(slog.New(renameBuiltinKeys(logger.Handler())).With("component", "raft"))
 	store, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(o.dataDir, logStoreFile),
 		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},

@@ -1,0 +1,5 @@
+//go:build !race
+
+package raftmeta
+
+const raceEnabled = false
