@@ -1,11 +1,110 @@
-// Package etcdmeta will implement metadata.Backend on go.etcd.io/etcd/client/v3
-// against an existing etcd cluster. It is built in a later issue; this module
-// exists so the workspace has its final shape.
+// Package etcdmeta implements the chronik metadata contract
+// (package metadata) on an existing etcd cluster (v3.5 or later), with
+// go.etcd.io/etcd/client/v3.
+//
+// Every chronik node runs one Backend (in plugin mode: one plugin process,
+// built by Factory). The Backends of one chronik cluster share the etcd
+// endpoints and a key prefix; etcd is the quorum, orders every change and
+// replicates it. Config.Peers and DataDir are not used.
+//
+//	b, err := etcdmeta.New(ctx, etcdmeta.Config{
+//		NodeID:    "1",
+//		Endpoints: []string{"h1:2379", "h2:2379", "h3:2379"},
+//	})
+//	defer b.Close()
+//	st, err := b.Snapshot(ctx)           // the whole state at st.Revision
+//	ch, err := b.Watch(ctx, st.Revision) // every change after it
+//
+// # Revisions
+//
+// A metadata.Revision is an etcd revision: a change is one etcd transaction
+// and its revision is the transaction's header revision. A Snapshot's
+// revision is the header revision of its (linearizable) range read. Watch
+// delivers one batch per etcd revision that changes contract state;
+// revisions that only touch session keys, or another prefix, are skipped,
+// so revisions are increasing but not contiguous. Compaction (Compact, or
+// etcd's --auto-compaction-*) makes older resume points fail with
+// metadata.ErrCompacted; etcd's history is shared by every prefix, so
+// compacting is cluster-wide.
+//
+// # Key layout
+//
+// Under the prefix P (setting etcd.prefix, default "/chronik/"; one chronik
+// cluster per prefix, prefixes must not nest), all values JSON:
+//
+//	key                        value                               lease    written by
+//	P brokers/<id>             {"id","incarnation","listeners",    -        RegisterBroker, fencer,
+//	                            "rack","epoch","fenced"}                    UnregisterBroker (delete)
+//	P sessions/<id>            "" (empty)                          session  RegisterBroker, Heartbeat
+//	                                                                        (re-attach), lease expiry
+//	P topics/<t>               {"name","id","configs",             -        CreateTopic, DeleteTopic
+//	                            "partitions","chunkSize"}
+//	P partitions/<t>/<first>   {"changed","p":[{"r","l","le",      -        CreateTopic, AlterPartition,
+//	                            "i","pe"}, ...]}                            DeleteTopic
+//	P producer-ids             next free producer id, decimal      -        AllocateProducerIDs
+//
+// <id> is the broker id as 10 decimal digits, <t> the topic name
+// path-escaped (url.PathEscape), <first> the first partition of the key as
+// 10 decimal digits. The fields of a partition are replicas, leader, leader
+// epoch, ISR and partition epoch.
+//
+// A broker's epoch is the revision of its registration. The registration
+// cannot know it before committing, so it writes "epoch" as 0 and readers
+// take the record's mod revision; the fencer, the only other writer of the
+// record, writes the epoch out. A topic's CreatedAt is its record's create
+// revision.
+//
+// # Topics and etcd's transaction limits
+//
+// A topic is created in ONE transaction guarded by the absence of its
+// record: the record plus its partition keys. etcd limits a transaction to
+// --max-txn-ops operations (default 128) and a request to
+// --max-request-bytes (default 1.5 MiB). A topic of up to max-txn-ops - 1
+// partitions (127) gets one key per partition. A larger topic groups its
+// partitions into chunks of ceil(n / (max-txn-ops - 1)) consecutive
+// partitions per key, so that the record and every chunk still fit one
+// transaction: 5000 partitions are 125 keys of 40 partitions. Each
+// partition costs about 45 bytes, so with the default request limit a
+// topic of about 30000 partitions (3 replicas) is the largest one etcd
+// accepts; beyond, CreateTopic fails with metadata.ErrInvalid naming the
+// limit (raise etcd's --max-request-bytes and the setting
+// etcd.max-request-bytes together). The watch sees the creation as one
+// revision and delivers one TopicCreated. DeleteTopic is one transaction
+// too (the record and a range delete of its partition keys).
+//
+// AlterPartition reads the key holding the partition, checks the
+// partition epoch, and writes the key back comparing its mod revision; the
+// key's "changed" field names the partition the write changed, so that
+// watchers emit one PartitionChanged without a previous value. With a key
+// per partition the compare is exactly the partition's mod revision; in a
+// chunk, a concurrent change of a neighbour makes the compare fail and the
+// call re-reads and retries (the partition-epoch check stays exact).
+//
+// # Brokers, sessions and fencing
+//
+// A broker's session is its record plus a session key attached to an etcd
+// lease whose TTL is the session timeout rounded up to whole seconds.
+// Heartbeat is a KeepAliveOnce of that lease. When the lease expires etcd
+// deletes the session key; every node's fencer then races to commit the
+// fence (the record rewritten with "fenced": true), one broker per
+// transaction, with compares that let exactly one commit. After an etcd
+// leader change the fencers hold off for a session timeout (see fencer.go
+// for why: etcd issue 15247). See brokers.go for the session invariants.
+//
+// # Settings
+//
+// In plugin mode the backend is configured by metadata.Config.Settings;
+// see ConfigFromMetadata and the Setting constants: etcd.endpoints
+// (required), etcd.prefix, etcd.dial-timeout, etcd.request-timeout,
+// etcd.ca-file, etcd.cert-file, etcd.key-file, etcd.username,
+// etcd.password, etcd.max-txn-ops, etcd.max-request-bytes.
+//
+// # Unavailability
+//
+// With etcd unreachable or without quorum, every call fails with
+// metadata.ErrUnavailable by its deadline or etcd.request-timeout, the
+// error naming the endpoints. Nothing crashes: the client reconnects,
+// watches resume where they were, the fencer retries. A watch uses
+// clientv3.WithRequireLeader, so a member cut off from its quorum does not
+// serve a stale stream; the watch moves to another endpoint.
 package etcdmeta
-
-import "github.com/chronik-go/chronik/plugins/metadata"
-
-// Capabilities the etcd backend will declare.
-var Capabilities = []metadata.Capability{
-	metadata.CapPersistence, metadata.CapMultiNode, metadata.CapFailover, metadata.CapCompact,
-}
