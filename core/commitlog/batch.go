@@ -252,5 +252,10 @@ func ClearLogAppendTime(b []byte) bool {
 
 // batchBaseOffset, batchLength and batchLastOffsetDelta read single fields
 // of a header in place (b must hold the bytes).
-func batchBaseOffset(b []byte) int64 { return int64(binary.BigEndian.Uint64(b[offBaseOffset:])) }
-func batchLength(b []byte) int32     { return int32(binary.BigEndian.Uint32(b[offBatchLength:])) }
+func batchBaseOffset(b []byte) int64   { return int64(binary.BigEndian.Uint64(b[offBaseOffset:])) }
+func batchLength(b []byte) int32       { return int32(binary.BigEndian.Uint32(b[offBatchLength:])) }
+func binaryLeaderEpoch(b []byte) int32 { return int32(binary.BigEndian.Uint32(b[offLeaderEpoch:])) }
+func binaryLastOffsetDelta(b []byte) int32 {
+	return int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:]))
+}
+func binaryMaxTimestamp(b []byte) int64 { return int64(binary.BigEndian.Uint64(b[offMaxTimestamp:])) }

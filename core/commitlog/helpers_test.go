@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -162,4 +165,114 @@ func simpleBatch(t testing.TB, n, valueSize int, baseTs int64) []byte {
 func fixCRC(b []byte) []byte {
 	binary.BigEndian.PutUint32(b[offCRC:], ComputeCRC(b))
 	return b
+}
+
+// crash stops a log the way a killed process would: no index flush, no
+// fsync, no clean-shutdown checkpoint. The bytes already written stay in the
+// files (they are in the page cache, which survives a process crash).
+func (l *Log) crash() {
+	l.closeOnce.Do(func() {
+		close(l.stop)
+		l.wg.Wait()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.closed.Store(true)
+		for _, s := range *l.segs.Load() {
+			s.release()
+		}
+		_ = l.unlock()
+		l.notifyClosed()
+	})
+}
+
+// fakeClock is a settable clock for Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.UnixMilli(1_700_000_000_000)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// smallConfig has tiny segments and a dense index, to exercise rolling and
+// lookups with little data.
+func smallConfig() Config {
+	c := DefaultConfig()
+	c.SegmentBytes = 4096
+	c.IndexIntervalBytes = 300
+	return c
+}
+
+// openLog opens a log that the test closes at cleanup.
+func openLog(t testing.TB, dir string, cfg Config, opts Options) *Log {
+	t.Helper()
+	l, err := Open(dir, cfg, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// mustAppend appends a batch and returns the result.
+func mustAppend(t testing.TB, l *Log, b []byte) AppendResult {
+	t.Helper()
+	r, err := l.Append(b, AppendOptions{})
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	return r
+}
+
+// readAll reads the whole log from its start and returns every batch,
+// checking that offsets continue and every CRC is valid.
+func readAll(t testing.TB, l *Log) [][]byte {
+	t.Helper()
+	var out [][]byte
+	off := l.LogStartOffset()
+	first := true
+	for off < l.LogEndOffset() {
+		res, err := l.Read(nil, off, 1<<20, math.MaxInt64)
+		if err != nil {
+			t.Fatalf("Read(%d): %v", off, err)
+		}
+		if len(res.Data) == 0 {
+			t.Fatalf("Read(%d) returned nothing before the end %d", off, l.LogEndOffset())
+		}
+		for b := res.Data; len(b) > 0; {
+			h, err := ParseHeader(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch := b[:h.Size()]
+			if !CRCValid(batch) {
+				t.Fatalf("batch at %d has a bad CRC", h.BaseOffset)
+			}
+			if !first && h.BaseOffset != off {
+				t.Fatalf("batch at %d, expected %d", h.BaseOffset, off)
+			}
+			if first && (h.BaseOffset > off || h.LastOffset() < off) {
+				t.Fatalf("first batch [%d, %d] does not hold %d", h.BaseOffset, h.LastOffset(), off)
+			}
+			first = false
+			out = append(out, bytes.Clone(batch))
+			off = h.NextOffset()
+			b = b[h.Size():]
+		}
+		if res.NextOffset != off {
+			t.Fatalf("NextOffset %d, want %d", res.NextOffset, off)
+		}
+	}
+	return out
 }
