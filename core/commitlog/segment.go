@@ -71,7 +71,7 @@ type segment struct {
 	createdMs       int64 // when the segment was created or opened (unix ms)
 	firstTs         int64 // max timestamp of the first batch, -1 if none
 	hasFirst        bool  // firstTs is known (the segment is not empty)
-	synced          bool // fsynced since its last write (rolled segments)
+	synced          bool  // fsynced since its last write (rolled segments)
 }
 
 func (s *segment) path(suffix string) string {
