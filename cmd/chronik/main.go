@@ -40,7 +40,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	addConfigFlags(root.PersistentFlags())
-	root.AddCommand(newVersionCommand(), newPluginsCommand(), newConfigCommand())
+	root.AddCommand(newVersionCommand(), newPluginsCommand(), newConfigCommand(), newPluginServeCommand())
 	return root
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,31 @@ func buildExamplePlugin(t *testing.T, dir string) string {
 	return out
 }
 
+// runChronikBinary runs the built chronik binary (so that its built-in
+// plugins, which are the binary itself, can start) with PATH set to path.
+func runChronikBinary(t *testing.T, path string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(chronikBinary, args...)
+	cmd.Env = append(os.Environ(), "PATH="+path)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%w: %s", err, errOut.String())
+	}
+	return out.String(), nil
+}
+
+// lineFor returns the listing line of the backend name, or "".
+func lineFor(out, name string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, name+" ") {
+			return l
+		}
+	}
+	return ""
+}
+
 func TestPluginsListsDiscoveredPluginsWithInfo(t *testing.T) {
 	dir := t.TempDir()
 	path := buildExamplePlugin(t, dir)
@@ -29,17 +56,14 @@ func TestPluginsListsDiscoveredPluginsWithInfo(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PATH", t.TempDir()) // nothing else on PATH
-	out, err := runChronik(t, "plugins", "--plugin-dir", dir)
+	out, err := runChronikBinary(t, t.TempDir(), "plugins", "--plugin-dir", dir)
 	if err != nil {
 		t.Fatalf("chronik plugins: %v\n%s", err, out)
 	}
-	var line string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "memory ") {
-			line = l
-		}
+	if l := lineFor(out, "raft"); !strings.Contains(l, "(built-in)") || !strings.Contains(l, "persistence") || !strings.Contains(l, "membership") {
+		t.Errorf("built-in raft line %q", l)
 	}
+	line := lineFor(out, "memory")
 	if line == "" {
 		t.Fatalf("memory plugin not listed:\n%s", out)
 	}
@@ -56,8 +80,7 @@ func TestPluginsReportsBrokenPlugin(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("#!/bin/sh\necho not a plugin\nexit 3\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PATH", t.TempDir())
-	out, err := runChronik(t, "plugins", "--plugin-dir", dir, "--timeout", "5s")
+	out, err := runChronikBinary(t, t.TempDir(), "plugins", "--plugin-dir", dir, "--timeout", "5s")
 	if err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("err = %v, want a failure naming the broken plugin\n%s", err, out)
 	}
@@ -67,13 +90,15 @@ func TestPluginsReportsBrokenPlugin(t *testing.T) {
 }
 
 func TestPluginsEmpty(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	out, err := runChronik(t, "plugins", "--plugin-dir", t.TempDir())
+	out, err := runChronikBinary(t, t.TempDir(), "plugins", "--plugin-dir", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Nothing on PATH, an empty plugin dir, and the test binary's own
-	// directory holds no chronik-metadata-*.
+	if lineFor(out, "raft") == "" {
+		t.Errorf("the built-in raft backend is not listed:\n%s", out)
+	}
+	// Nothing on PATH, an empty plugin dir, and the binary's own directory
+	// holds no chronik-metadata-*.
 	if !strings.Contains(out, "no chronik-metadata-* plugins found") {
 		t.Fatalf("unexpected output:\n%s", out)
 	}
