@@ -2,7 +2,9 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 )
@@ -44,11 +46,17 @@ type index struct {
 	mem       []byte // all entries while active, nil once sealed
 	n         int    // number of entries
 	persisted int    // entries written to f
+	created   bool   // the file did not exist when opened
 }
 
 // openIndex opens (creating if needed) an index file without reading it.
 func openIndex(path string, es int) (*index, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	created := false
+	f, err := os.OpenFile(path, os.O_RDWR, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		created = true
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +66,7 @@ func openIndex(path string, es int) (*index, error) {
 		return nil, err
 	}
 	n := int(st.Size()) / es
-	return &index{f: f, es: es, n: n, persisted: n}, nil
+	return &index{f: f, es: es, n: n, persisted: n, created: created}, nil
 }
 
 // fileValid reports whether the file size is a whole number of entries.

@@ -507,6 +507,10 @@ func (l *Log) fullScan(p *segPlan, sc *scanner) error {
 func (l *Log) tailCheck(p *segPlan, sc *scanner) (bool, error) {
 	s := p.seg
 	for _, x := range []*index{s.offIdx, s.timeIdx} {
+		if x.created && p.fileSize > 0 {
+			l.logger.Warn("commitlog: missing index, rebuilding", "dir", l.dir, "segment", s.base)
+			return false, nil
+		}
 		valid, err := x.fileValid()
 		if err != nil {
 			return false, fmt.Errorf("commitlog: stat index of segment %d: %w", s.base, err)
