@@ -334,11 +334,11 @@ func TestRecoverIndexes(t *testing.T) {
 		t.Fatalf("indexes too small: %d %d", len(files[sealedIdx]), len(files[sealedTime]))
 	}
 	for name, mut := range map[string]func(map[string][]byte){
-		"missing index":          func(m map[string][]byte) { delete(m, sealedIdx) },
-		"missing time index":     func(m map[string][]byte) { delete(m, sealedTime) },
-		"missing active index":   func(m map[string][]byte) { delete(m, activeIdx) },
-		"odd size":               func(m map[string][]byte) { m[sealedIdx] = m[sealedIdx][:len(m[sealedIdx])-3] },
-		"last entry wrong pos":   func(m map[string][]byte) { b := bytes.Clone(m[sealedIdx]); b[len(b)-1] ^= 4; m[sealedIdx] = b },
+		"missing index":         func(m map[string][]byte) { delete(m, sealedIdx) },
+		"missing time index":    func(m map[string][]byte) { delete(m, sealedTime) },
+		"missing active index":  func(m map[string][]byte) { delete(m, activeIdx) },
+		"odd size":              func(m map[string][]byte) { m[sealedIdx] = m[sealedIdx][:len(m[sealedIdx])-3] },
+		"last entry wrong pos":  func(m map[string][]byte) { b := bytes.Clone(m[sealedIdx]); b[len(b)-1] ^= 4; m[sealedIdx] = b },
 		"last entry past end":   func(m map[string][]byte) { b := bytes.Clone(m[sealedIdx]); b[len(b)-4] = 0x7f; m[sealedIdx] = b },
 		"time entry wrong ts":   func(m map[string][]byte) { b := bytes.Clone(m[sealedTime]); b[len(b)-5] ^= 1; m[sealedTime] = b },
 		"time entry bad offset": func(m map[string][]byte) { b := bytes.Clone(m[sealedTime]); b[len(b)-1] ^= 0x40; m[sealedTime] = b },
