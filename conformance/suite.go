@@ -104,6 +104,7 @@ func Checks() []Check {
 	all = append(all, watchChecks()...)
 	all = append(all, consistencyChecks()...)
 	all = append(all, topicChecks()...)
+	all = append(all, topicUpdateChecks()...)
 	all = append(all, partitionChecks()...)
 	all = append(all, producerIDChecks()...)
 	all = append(all, persistenceChecks()...)

@@ -33,9 +33,10 @@ type Client struct {
 }
 
 var (
-	_ metadata.Backend    = (*Client)(nil)
-	_ metadata.Compactor  = (*Client)(nil)
-	_ metadata.Membership = (*Client)(nil)
+	_ metadata.Backend      = (*Client)(nil)
+	_ metadata.Compactor    = (*Client)(nil)
+	_ metadata.TopicUpdater = (*Client)(nil)
+	_ metadata.Membership   = (*Client)(nil)
 )
 
 // NewClient returns a Client calling the MetadataBackend service over cc.
@@ -329,4 +330,30 @@ func watchStreamError(ctx, sctx context.Context, err error) error {
 		return fmt.Errorf("plugins: Watch: the server ended the stream without a status: %w", metadata.ErrUnavailable)
 	}
 	return fromStatus(ctx, err)
+}
+
+// AddPartitions implements metadata.TopicUpdater; metadata.ErrUnsupported if
+// the backend does not implement it.
+func (c *Client) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
+	if err := c.check(); err != nil {
+		return metadata.Topic{}, err
+	}
+	resp, err := c.rpc.AddPartitions(ctx, &pb.AddPartitionsRequest{Topic: topic, ExpectedCount: expectedCount, Partitions: toPBPartitionSpecs(parts)})
+	if err != nil {
+		return metadata.Topic{}, fromStatus(ctx, err)
+	}
+	return fromPBTopic(resp.GetTopic())
+}
+
+// SetTopicConfigs implements metadata.TopicUpdater; metadata.ErrUnsupported
+// if the backend does not implement it.
+func (c *Client) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+	if err := c.check(); err != nil {
+		return metadata.Topic{}, err
+	}
+	resp, err := c.rpc.SetTopicConfigs(ctx, &pb.SetTopicConfigsRequest{Topic: topic, Configs: configs})
+	if err != nil {
+		return metadata.Topic{}, fromStatus(ctx, err)
+	}
+	return fromPBTopic(resp.GetTopic())
 }

@@ -101,11 +101,24 @@ func fromPBTopicID(b []byte) (metadata.TopicID, error) {
 }
 
 func toPBTopicSpec(s metadata.TopicSpec) *pb.TopicSpec {
-	m := &pb.TopicSpec{Name: s.Name, Id: s.ID[:], Configs: s.Configs}
-	for _, p := range s.Partitions {
-		m.Partitions = append(m.Partitions, &pb.PartitionSpec{Replicas: p.Replicas, Leader: p.Leader, Isr: p.ISR})
+	return &pb.TopicSpec{Name: s.Name, Id: s.ID[:], Configs: s.Configs, Partitions: toPBPartitionSpecs(s.Partitions)}
+}
+
+func toPBPartitionSpecs(ps []metadata.PartitionSpec) []*pb.PartitionSpec {
+	var out []*pb.PartitionSpec
+	for _, p := range ps {
+		out = append(out, &pb.PartitionSpec{Replicas: p.Replicas, Leader: p.Leader, Isr: p.ISR})
 	}
-	return m
+	return out
+}
+
+func fromPBPartitionSpecs(ms []*pb.PartitionSpec) []metadata.PartitionSpec {
+	var out []metadata.PartitionSpec
+	for _, p := range ms {
+		out = append(out, metadata.PartitionSpec{
+			Replicas: nilIfEmpty(p.GetReplicas()), Leader: p.GetLeader(), ISR: nilIfEmpty(p.GetIsr())})
+	}
+	return out
 }
 
 func fromPBTopicSpec(m *pb.TopicSpec) (metadata.TopicSpec, error) {
@@ -113,12 +126,8 @@ func fromPBTopicSpec(m *pb.TopicSpec) (metadata.TopicSpec, error) {
 	if err != nil {
 		return metadata.TopicSpec{}, err
 	}
-	s := metadata.TopicSpec{Name: m.GetName(), ID: id, Configs: nilIfEmptyMap(m.GetConfigs())}
-	for _, p := range m.GetPartitions() {
-		s.Partitions = append(s.Partitions, metadata.PartitionSpec{
-			Replicas: nilIfEmpty(p.GetReplicas()), Leader: p.GetLeader(), ISR: nilIfEmpty(p.GetIsr())})
-	}
-	return s, nil
+	return metadata.TopicSpec{Name: m.GetName(), ID: id, Configs: nilIfEmptyMap(m.GetConfigs()),
+		Partitions: fromPBPartitionSpecs(m.GetPartitions())}, nil
 }
 
 func toPBTopic(t metadata.Topic) *pb.Topic {

@@ -165,9 +165,10 @@ type Host struct {
 }
 
 var (
-	_ metadata.Backend    = (*Host)(nil)
-	_ metadata.Compactor  = (*Host)(nil)
-	_ metadata.Membership = (*Host)(nil)
+	_ metadata.Backend      = (*Host)(nil)
+	_ metadata.Compactor    = (*Host)(nil)
+	_ metadata.TopicUpdater = (*Host)(nil)
+	_ metadata.Membership   = (*Host)(nil)
 )
 
 // restartOp is one restart; done is closed when it has finished, err
@@ -877,4 +878,17 @@ func Probe(ctx context.Context, path string, args []string, logger *slog.Logger)
 		return metadata.Info{}, fmt.Errorf("plugins: probing plugin %s: %w", path, err)
 	}
 	return info, nil
+}
+
+// AddPartitions implements metadata.TopicUpdater (metadata.ErrUnsupported if
+// the backend does not). Not retried: a retry after a crash could meet the
+// partitions it added (ErrStaleEpoch), which the caller must judge.
+func (h *Host) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
+	return call(ctx, h, func(c *Client) (metadata.Topic, error) { return c.AddPartitions(ctx, topic, expectedCount, parts) })
+}
+
+// SetTopicConfigs implements metadata.TopicUpdater (metadata.ErrUnsupported
+// if the backend does not).
+func (h *Host) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+	return call(ctx, h, func(c *Client) (metadata.Topic, error) { return c.SetTopicConfigs(ctx, topic, configs) })
 }

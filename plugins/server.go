@@ -314,3 +314,40 @@ func (s *server) RemoveMember(ctx context.Context, req *pb.RemoveMemberRequest) 
 	}
 	return &pb.RemoveMemberResponse{}, nil
 }
+
+// topicUpdater returns the configured backend as a metadata.TopicUpdater.
+func (s *server) topicUpdater(call string) (metadata.TopicUpdater, error) {
+	b, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	u, ok := b.(metadata.TopicUpdater)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", metadata.ErrUnsupported, call)
+	}
+	return u, nil
+}
+
+func (s *server) AddPartitions(ctx context.Context, req *pb.AddPartitionsRequest) (*pb.AddPartitionsResponse, error) {
+	u, err := s.topicUpdater("AddPartitions")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	t, err := u.AddPartitions(ctx, req.GetTopic(), req.GetExpectedCount(), fromPBPartitionSpecs(req.GetPartitions()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AddPartitionsResponse{Topic: toPBTopic(t)}, nil
+}
+
+func (s *server) SetTopicConfigs(ctx context.Context, req *pb.SetTopicConfigsRequest) (*pb.SetTopicConfigsResponse, error) {
+	u, err := s.topicUpdater("SetTopicConfigs")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	t, err := u.SetTopicConfigs(ctx, req.GetTopic(), req.GetConfigs())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.SetTopicConfigsResponse{Topic: toPBTopic(t)}, nil
+}

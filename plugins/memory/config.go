@@ -21,7 +21,7 @@ const DefaultHistoryLimit = 4096
 // Capabilities are what the memory backend implements: several nodes of one
 // cluster (handles or plugin processes sharing one Store) and Compact. It
 // neither persists nor fails over.
-var Capabilities = []metadata.Capability{metadata.CapMultiNode, metadata.CapCompact}
+var Capabilities = []metadata.Capability{metadata.CapMultiNode, metadata.CapCompact, metadata.CapTopicUpdates}
 
 // Config configures a Store.
 type Config struct {

@@ -170,8 +170,9 @@ type proxy struct {
 }
 
 var (
-	_ metadata.Backend   = (*proxy)(nil)
-	_ metadata.Compactor = (*proxy)(nil)
+	_ metadata.Backend      = (*proxy)(nil)
+	_ metadata.Compactor    = (*proxy)(nil)
+	_ metadata.TopicUpdater = (*proxy)(nil)
 )
 
 func newProxy(cfg metadata.Config) (*proxy, error) {
@@ -235,6 +236,16 @@ func (p *proxy) Snapshot(ctx context.Context) (metadata.State, error) {
 func (p *proxy) Watch(ctx context.Context, from metadata.Revision) (<-chan metadata.WatchBatch, error) {
 	ch, err := p.c.Watch(ctx, from)
 	return ch, unreachable(err)
+}
+
+func (p *proxy) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
+	t, err := p.c.AddPartitions(ctx, topic, expectedCount, parts)
+	return t, unreachable(err)
+}
+
+func (p *proxy) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+	t, err := p.c.SetTopicConfigs(ctx, topic, configs)
+	return t, unreachable(err)
 }
 
 func (p *proxy) Compact(ctx context.Context, rev metadata.Revision) error {

@@ -13,8 +13,9 @@ import (
 )
 
 var (
-	_ metadata.Backend   = (*Store)(nil)
-	_ metadata.Compactor = (*Store)(nil)
+	_ metadata.Backend      = (*Store)(nil)
+	_ metadata.Compactor    = (*Store)(nil)
+	_ metadata.TopicUpdater = (*Store)(nil)
 )
 
 // errClosed is returned by every call on a closed store or handle.
@@ -315,6 +316,68 @@ func (s *Store) CreateTopic(ctx context.Context, spec metadata.TopicSpec) (metad
 			}
 		}
 		return []metadata.Event{{Type: metadata.EventTopicCreated, Topic: t.Clone()}}
+	})
+	return t, nil
+}
+
+// AddPartitions implements metadata.TopicUpdater.
+func (s *Store) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
+	if len(parts) == 0 {
+		return metadata.Topic{}, fmt.Errorf("memory: add partitions to %q: no partitions: %w", topic, metadata.ErrInvalid)
+	}
+	for i, p := range parts {
+		if err := validateAssignment(p.Replicas, p.Leader, p.ISR); err != nil {
+			return metadata.Topic{}, fmt.Errorf("memory: add partitions to %q: new partition %d: %v: %w", topic, i, err, metadata.ErrInvalid)
+		}
+	}
+	if err := s.enter(ctx); err != nil {
+		return metadata.Topic{}, err
+	}
+	c := s.c
+	defer c.mu.Unlock()
+	old, ok := c.state.Topics[topic]
+	if !ok {
+		return metadata.Topic{}, fmt.Errorf("memory: add partitions to %q: %w", topic, metadata.ErrUnknownTopic)
+	}
+	if int32(len(old.Partitions)) != expectedCount {
+		return metadata.Topic{}, fmt.Errorf("memory: add partitions to %q: has %d partitions, expected %d: %w",
+			topic, len(old.Partitions), expectedCount, metadata.ErrStaleEpoch)
+	}
+	t := old.Clone()
+	for _, ps := range parts {
+		isr := ps.ISR
+		if len(isr) == 0 {
+			isr = ps.Replicas
+		}
+		t.Partitions = append(t.Partitions, metadata.Partition{
+			Topic: topic, Partition: int32(len(t.Partitions)),
+			Replicas: slices.Clone(ps.Replicas), Leader: ps.Leader, ISR: slices.Clone(isr),
+		})
+	}
+	c.commitLocked(func(metadata.Revision) []metadata.Event {
+		return []metadata.Event{{Type: metadata.EventTopicUpdated, Topic: t.Clone()}}
+	})
+	return t, nil
+}
+
+// SetTopicConfigs implements metadata.TopicUpdater.
+func (s *Store) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+	if err := s.enter(ctx); err != nil {
+		return metadata.Topic{}, err
+	}
+	c := s.c
+	defer c.mu.Unlock()
+	old, ok := c.state.Topics[topic]
+	if !ok {
+		return metadata.Topic{}, fmt.Errorf("memory: set configs of %q: %w", topic, metadata.ErrUnknownTopic)
+	}
+	t := old.Clone()
+	t.Configs = nil
+	if len(configs) > 0 {
+		t.Configs = maps.Clone(configs)
+	}
+	c.commitLocked(func(metadata.Revision) []metadata.Event {
+		return []metadata.Event{{Type: metadata.EventTopicUpdated, Topic: t.Clone()}}
 	})
 	return t, nil
 }

@@ -104,3 +104,20 @@ type Membership interface {
 	// id: nil (idempotent).
 	RemoveMember(ctx context.Context, id string) error
 }
+
+// TopicUpdater is implemented by backends that declare CapTopicUpdates: it
+// changes an existing topic (Kafka's CreatePartitions and topic
+// AlterConfigs). Each call is one committed change, watched as
+// EventTopicUpdated carrying the whole topic.
+type TopicUpdater interface {
+	// AddPartitions appends len(parts) partitions to the topic, numbered
+	// from expectedCount, if the topic has exactly expectedCount partitions
+	// (a compare-and-set: ErrStaleEpoch otherwise). New partitions start at
+	// LeaderEpoch 0 and PartitionEpoch 0; an empty ISR means all replicas.
+	// ErrUnknownTopic for an unknown topic; ErrInvalid for no partitions or
+	// a bad partition spec.
+	AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []PartitionSpec) (Topic, error)
+	// SetTopicConfigs replaces the topic's configs with configs (nil or
+	// empty clears them). ErrUnknownTopic for an unknown topic.
+	SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (Topic, error)
+}

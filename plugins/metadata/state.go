@@ -83,6 +83,11 @@ func (s *State) applyEvent(e Event) error {
 		delete(s.Brokers, e.BrokerID)
 	case EventTopicCreated:
 		s.Topics[e.Topic.Name] = e.Topic.Clone()
+	case EventTopicUpdated:
+		if _, ok := s.Topics[e.Topic.Name]; !ok {
+			return fmt.Errorf("update of unknown topic %q", e.Topic.Name)
+		}
+		s.Topics[e.Topic.Name] = e.Topic.Clone()
 	case EventTopicDeleted:
 		if _, ok := s.Topics[e.TopicName]; !ok {
 			return fmt.Errorf("delete of unknown topic %q", e.TopicName)

@@ -157,6 +157,9 @@ const (
 	EventPartitionChanged
 	// EventProducerIDsAllocated: NextProducerID holds the new counter.
 	EventProducerIDsAllocated
+	// EventTopicUpdated: Topic holds the whole topic after partitions were
+	// added or its configs replaced (TopicUpdater).
+	EventTopicUpdated
 )
 
 func (t EventType) String() string {
@@ -175,6 +178,8 @@ func (t EventType) String() string {
 		return "PartitionChanged"
 	case EventProducerIDsAllocated:
 		return "ProducerIDsAllocated"
+	case EventTopicUpdated:
+		return "TopicUpdated"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -184,7 +189,7 @@ type Event struct {
 	Type           EventType
 	Broker         Broker    // EventBrokerRegistered, EventBrokerFenced
 	BrokerID       int32     // EventBrokerUnregistered
-	Topic          Topic     // EventTopicCreated
+	Topic          Topic     // EventTopicCreated, EventTopicUpdated
 	TopicName      string    // EventTopicDeleted
 	Partition      Partition // EventPartitionChanged
 	NextProducerID int64     // EventProducerIDsAllocated
@@ -215,6 +220,8 @@ const (
 	CapCompact Capability = "compact"
 	// CapMembership: the backend implements Membership.
 	CapMembership Capability = "membership"
+	// CapTopicUpdates: the backend implements TopicUpdater.
+	CapTopicUpdates Capability = "topic-updates"
 )
 
 // Member is one node of the backend's quorum as a node sees it.

@@ -46,6 +46,7 @@ const (
 	EventType_EVENT_TYPE_TOPIC_DELETED          EventType = 5
 	EventType_EVENT_TYPE_PARTITION_CHANGED      EventType = 6
 	EventType_EVENT_TYPE_PRODUCER_IDS_ALLOCATED EventType = 7
+	EventType_EVENT_TYPE_TOPIC_UPDATED          EventType = 8
 )
 
 // Enum value maps for EventType.
@@ -59,6 +60,7 @@ var (
 		5: "EVENT_TYPE_TOPIC_DELETED",
 		6: "EVENT_TYPE_PARTITION_CHANGED",
 		7: "EVENT_TYPE_PRODUCER_IDS_ALLOCATED",
+		8: "EVENT_TYPE_TOPIC_UPDATED",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":            0,
@@ -69,6 +71,7 @@ var (
 		"EVENT_TYPE_TOPIC_DELETED":          5,
 		"EVENT_TYPE_PARTITION_CHANGED":      6,
 		"EVENT_TYPE_PRODUCER_IDS_ALLOCATED": 7,
+		"EVENT_TYPE_TOPIC_UPDATED":          8,
 	}
 )
 
@@ -2377,6 +2380,206 @@ func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
 	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{42}
 }
 
+type AddPartitionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	ExpectedCount int32                  `protobuf:"varint,2,opt,name=expected_count,json=expectedCount,proto3" json:"expected_count,omitempty"`
+	Partitions    []*PartitionSpec       `protobuf:"bytes,3,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPartitionsRequest) Reset() {
+	*x = AddPartitionsRequest{}
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPartitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPartitionsRequest) ProtoMessage() {}
+
+func (x *AddPartitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPartitionsRequest.ProtoReflect.Descriptor instead.
+func (*AddPartitionsRequest) Descriptor() ([]byte, []int) {
+	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *AddPartitionsRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *AddPartitionsRequest) GetExpectedCount() int32 {
+	if x != nil {
+		return x.ExpectedCount
+	}
+	return 0
+}
+
+func (x *AddPartitionsRequest) GetPartitions() []*PartitionSpec {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type AddPartitionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         *Topic                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPartitionsResponse) Reset() {
+	*x = AddPartitionsResponse{}
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPartitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPartitionsResponse) ProtoMessage() {}
+
+func (x *AddPartitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPartitionsResponse.ProtoReflect.Descriptor instead.
+func (*AddPartitionsResponse) Descriptor() ([]byte, []int) {
+	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AddPartitionsResponse) GetTopic() *Topic {
+	if x != nil {
+		return x.Topic
+	}
+	return nil
+}
+
+type SetTopicConfigsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Configs       map[string]string      `protobuf:"bytes,2,rep,name=configs,proto3" json:"configs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTopicConfigsRequest) Reset() {
+	*x = SetTopicConfigsRequest{}
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTopicConfigsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTopicConfigsRequest) ProtoMessage() {}
+
+func (x *SetTopicConfigsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTopicConfigsRequest.ProtoReflect.Descriptor instead.
+func (*SetTopicConfigsRequest) Descriptor() ([]byte, []int) {
+	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SetTopicConfigsRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *SetTopicConfigsRequest) GetConfigs() map[string]string {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
+type SetTopicConfigsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         *Topic                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTopicConfigsResponse) Reset() {
+	*x = SetTopicConfigsResponse{}
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTopicConfigsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTopicConfigsResponse) ProtoMessage() {}
+
+func (x *SetTopicConfigsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chronik_metadata_v1_metadata_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTopicConfigsResponse.ProtoReflect.Descriptor instead.
+func (*SetTopicConfigsResponse) Descriptor() ([]byte, []int) {
+	return file_chronik_metadata_v1_metadata_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SetTopicConfigsResponse) GetTopic() *Topic {
+	if x != nil {
+		return x.Topic
+	}
+	return nil
+}
+
 var File_chronik_metadata_v1_metadata_proto protoreflect.FileDescriptor
 
 const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
@@ -2537,7 +2740,23 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x11AddMemberResponse\"%\n" +
 	"\x13RemoveMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x16\n" +
-	"\x14RemoveMemberResponse*\x90\x02\n" +
+	"\x14RemoveMemberResponse\"\x97\x01\n" +
+	"\x14AddPartitionsRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12%\n" +
+	"\x0eexpected_count\x18\x02 \x01(\x05R\rexpectedCount\x12B\n" +
+	"\n" +
+	"partitions\x18\x03 \x03(\v2\".chronik.metadata.v1.PartitionSpecR\n" +
+	"partitions\"I\n" +
+	"\x15AddPartitionsResponse\x120\n" +
+	"\x05topic\x18\x01 \x01(\v2\x1a.chronik.metadata.v1.TopicR\x05topic\"\xbe\x01\n" +
+	"\x16SetTopicConfigsRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12R\n" +
+	"\aconfigs\x18\x02 \x03(\v28.chronik.metadata.v1.SetTopicConfigsRequest.ConfigsEntryR\aconfigs\x1a:\n" +
+	"\fConfigsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
+	"\x17SetTopicConfigsResponse\x120\n" +
+	"\x05topic\x18\x01 \x01(\v2\x1a.chronik.metadata.v1.TopicR\x05topic*\xae\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cEVENT_TYPE_BROKER_REGISTERED\x10\x01\x12\x1c\n" +
@@ -2546,8 +2765,8 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x18EVENT_TYPE_TOPIC_CREATED\x10\x04\x12\x1c\n" +
 	"\x18EVENT_TYPE_TOPIC_DELETED\x10\x05\x12 \n" +
 	"\x1cEVENT_TYPE_PARTITION_CHANGED\x10\x06\x12%\n" +
-	"!EVENT_TYPE_PRODUCER_IDS_ALLOCATED\x10\a2\xda\n" +
-	"\n" +
+	"!EVENT_TYPE_PRODUCER_IDS_ALLOCATED\x10\a\x12\x1c\n" +
+	"\x18EVENT_TYPE_TOPIC_UPDATED\x10\b2\xb0\f\n" +
 	"\x0fMetadataBackend\x12Z\n" +
 	"\tConfigure\x12%.chronik.metadata.v1.ConfigureRequest\x1a&.chronik.metadata.v1.ConfigureResponse\x12K\n" +
 	"\x04Info\x12 .chronik.metadata.v1.InfoRequest\x1a!.chronik.metadata.v1.InfoResponse\x12i\n" +
@@ -2562,7 +2781,9 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x05Watch\x12!.chronik.metadata.v1.WatchRequest\x1a\x1f.chronik.metadata.v1.WatchBatch0\x01\x12T\n" +
 	"\aCompact\x12#.chronik.metadata.v1.CompactRequest\x1a$.chronik.metadata.v1.CompactResponse\x12Z\n" +
 	"\tAddMember\x12%.chronik.metadata.v1.AddMemberRequest\x1a&.chronik.metadata.v1.AddMemberResponse\x12c\n" +
-	"\fRemoveMember\x12(.chronik.metadata.v1.RemoveMemberRequest\x1a).chronik.metadata.v1.RemoveMemberResponseB6Z4github.com/chronik-go/chronik/plugins/internal/pb;pbb\x06proto3"
+	"\fRemoveMember\x12(.chronik.metadata.v1.RemoveMemberRequest\x1a).chronik.metadata.v1.RemoveMemberResponse\x12f\n" +
+	"\rAddPartitions\x12).chronik.metadata.v1.AddPartitionsRequest\x1a*.chronik.metadata.v1.AddPartitionsResponse\x12l\n" +
+	"\x0fSetTopicConfigs\x12+.chronik.metadata.v1.SetTopicConfigsRequest\x1a,.chronik.metadata.v1.SetTopicConfigsResponseB6Z4github.com/chronik-go/chronik/plugins/internal/pb;pbb\x06proto3"
 
 var (
 	file_chronik_metadata_v1_metadata_proto_rawDescOnce sync.Once
@@ -2577,7 +2798,7 @@ func file_chronik_metadata_v1_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_chronik_metadata_v1_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_chronik_metadata_v1_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_chronik_metadata_v1_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_chronik_metadata_v1_metadata_proto_goTypes = []any{
 	(EventType)(0),                      // 0: chronik.metadata.v1.EventType
 	(*Peer)(nil),                        // 1: chronik.metadata.v1.Peer
@@ -2623,24 +2844,29 @@ var file_chronik_metadata_v1_metadata_proto_goTypes = []any{
 	(*AddMemberResponse)(nil),           // 41: chronik.metadata.v1.AddMemberResponse
 	(*RemoveMemberRequest)(nil),         // 42: chronik.metadata.v1.RemoveMemberRequest
 	(*RemoveMemberResponse)(nil),        // 43: chronik.metadata.v1.RemoveMemberResponse
-	nil,                                 // 44: chronik.metadata.v1.Config.SettingsEntry
-	nil,                                 // 45: chronik.metadata.v1.TopicSpec.ConfigsEntry
-	nil,                                 // 46: chronik.metadata.v1.Topic.ConfigsEntry
-	nil,                                 // 47: chronik.metadata.v1.State.BrokersEntry
-	nil,                                 // 48: chronik.metadata.v1.State.TopicsEntry
+	(*AddPartitionsRequest)(nil),        // 44: chronik.metadata.v1.AddPartitionsRequest
+	(*AddPartitionsResponse)(nil),       // 45: chronik.metadata.v1.AddPartitionsResponse
+	(*SetTopicConfigsRequest)(nil),      // 46: chronik.metadata.v1.SetTopicConfigsRequest
+	(*SetTopicConfigsResponse)(nil),     // 47: chronik.metadata.v1.SetTopicConfigsResponse
+	nil,                                 // 48: chronik.metadata.v1.Config.SettingsEntry
+	nil,                                 // 49: chronik.metadata.v1.TopicSpec.ConfigsEntry
+	nil,                                 // 50: chronik.metadata.v1.Topic.ConfigsEntry
+	nil,                                 // 51: chronik.metadata.v1.State.BrokersEntry
+	nil,                                 // 52: chronik.metadata.v1.State.TopicsEntry
+	nil,                                 // 53: chronik.metadata.v1.SetTopicConfigsRequest.ConfigsEntry
 }
 var file_chronik_metadata_v1_metadata_proto_depIdxs = []int32{
 	1,  // 0: chronik.metadata.v1.Config.peers:type_name -> chronik.metadata.v1.Peer
-	44, // 1: chronik.metadata.v1.Config.settings:type_name -> chronik.metadata.v1.Config.SettingsEntry
+	48, // 1: chronik.metadata.v1.Config.settings:type_name -> chronik.metadata.v1.Config.SettingsEntry
 	3,  // 2: chronik.metadata.v1.BrokerRegistration.listeners:type_name -> chronik.metadata.v1.Listener
 	3,  // 3: chronik.metadata.v1.Broker.listeners:type_name -> chronik.metadata.v1.Listener
 	6,  // 4: chronik.metadata.v1.TopicSpec.partitions:type_name -> chronik.metadata.v1.PartitionSpec
-	45, // 5: chronik.metadata.v1.TopicSpec.configs:type_name -> chronik.metadata.v1.TopicSpec.ConfigsEntry
-	46, // 6: chronik.metadata.v1.Topic.configs:type_name -> chronik.metadata.v1.Topic.ConfigsEntry
+	49, // 5: chronik.metadata.v1.TopicSpec.configs:type_name -> chronik.metadata.v1.TopicSpec.ConfigsEntry
+	50, // 6: chronik.metadata.v1.Topic.configs:type_name -> chronik.metadata.v1.Topic.ConfigsEntry
 	9,  // 7: chronik.metadata.v1.Topic.partitions:type_name -> chronik.metadata.v1.Partition
 	10, // 8: chronik.metadata.v1.PartitionChange.replicas:type_name -> chronik.metadata.v1.BrokerIDs
-	47, // 9: chronik.metadata.v1.State.brokers:type_name -> chronik.metadata.v1.State.BrokersEntry
-	48, // 10: chronik.metadata.v1.State.topics:type_name -> chronik.metadata.v1.State.TopicsEntry
+	51, // 9: chronik.metadata.v1.State.brokers:type_name -> chronik.metadata.v1.State.BrokersEntry
+	52, // 10: chronik.metadata.v1.State.topics:type_name -> chronik.metadata.v1.State.TopicsEntry
 	0,  // 11: chronik.metadata.v1.Event.type:type_name -> chronik.metadata.v1.EventType
 	5,  // 12: chronik.metadata.v1.Event.broker:type_name -> chronik.metadata.v1.Broker
 	8,  // 13: chronik.metadata.v1.Event.topic:type_name -> chronik.metadata.v1.Topic
@@ -2657,41 +2883,49 @@ var file_chronik_metadata_v1_metadata_proto_depIdxs = []int32{
 	9,  // 24: chronik.metadata.v1.AlterPartitionResponse.partition:type_name -> chronik.metadata.v1.Partition
 	12, // 25: chronik.metadata.v1.SnapshotResponse.state:type_name -> chronik.metadata.v1.State
 	15, // 26: chronik.metadata.v1.AddMemberRequest.member:type_name -> chronik.metadata.v1.Member
-	5,  // 27: chronik.metadata.v1.State.BrokersEntry.value:type_name -> chronik.metadata.v1.Broker
-	8,  // 28: chronik.metadata.v1.State.TopicsEntry.value:type_name -> chronik.metadata.v1.Topic
-	17, // 29: chronik.metadata.v1.MetadataBackend.Configure:input_type -> chronik.metadata.v1.ConfigureRequest
-	19, // 30: chronik.metadata.v1.MetadataBackend.Info:input_type -> chronik.metadata.v1.InfoRequest
-	21, // 31: chronik.metadata.v1.MetadataBackend.RegisterBroker:input_type -> chronik.metadata.v1.RegisterBrokerRequest
-	23, // 32: chronik.metadata.v1.MetadataBackend.Heartbeat:input_type -> chronik.metadata.v1.HeartbeatRequest
-	25, // 33: chronik.metadata.v1.MetadataBackend.UnregisterBroker:input_type -> chronik.metadata.v1.UnregisterBrokerRequest
-	27, // 34: chronik.metadata.v1.MetadataBackend.CreateTopic:input_type -> chronik.metadata.v1.CreateTopicRequest
-	29, // 35: chronik.metadata.v1.MetadataBackend.DeleteTopic:input_type -> chronik.metadata.v1.DeleteTopicRequest
-	31, // 36: chronik.metadata.v1.MetadataBackend.AlterPartition:input_type -> chronik.metadata.v1.AlterPartitionRequest
-	33, // 37: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:input_type -> chronik.metadata.v1.AllocateProducerIDsRequest
-	35, // 38: chronik.metadata.v1.MetadataBackend.Snapshot:input_type -> chronik.metadata.v1.SnapshotRequest
-	37, // 39: chronik.metadata.v1.MetadataBackend.Watch:input_type -> chronik.metadata.v1.WatchRequest
-	38, // 40: chronik.metadata.v1.MetadataBackend.Compact:input_type -> chronik.metadata.v1.CompactRequest
-	40, // 41: chronik.metadata.v1.MetadataBackend.AddMember:input_type -> chronik.metadata.v1.AddMemberRequest
-	42, // 42: chronik.metadata.v1.MetadataBackend.RemoveMember:input_type -> chronik.metadata.v1.RemoveMemberRequest
-	18, // 43: chronik.metadata.v1.MetadataBackend.Configure:output_type -> chronik.metadata.v1.ConfigureResponse
-	20, // 44: chronik.metadata.v1.MetadataBackend.Info:output_type -> chronik.metadata.v1.InfoResponse
-	22, // 45: chronik.metadata.v1.MetadataBackend.RegisterBroker:output_type -> chronik.metadata.v1.RegisterBrokerResponse
-	24, // 46: chronik.metadata.v1.MetadataBackend.Heartbeat:output_type -> chronik.metadata.v1.HeartbeatResponse
-	26, // 47: chronik.metadata.v1.MetadataBackend.UnregisterBroker:output_type -> chronik.metadata.v1.UnregisterBrokerResponse
-	28, // 48: chronik.metadata.v1.MetadataBackend.CreateTopic:output_type -> chronik.metadata.v1.CreateTopicResponse
-	30, // 49: chronik.metadata.v1.MetadataBackend.DeleteTopic:output_type -> chronik.metadata.v1.DeleteTopicResponse
-	32, // 50: chronik.metadata.v1.MetadataBackend.AlterPartition:output_type -> chronik.metadata.v1.AlterPartitionResponse
-	34, // 51: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:output_type -> chronik.metadata.v1.AllocateProducerIDsResponse
-	36, // 52: chronik.metadata.v1.MetadataBackend.Snapshot:output_type -> chronik.metadata.v1.SnapshotResponse
-	14, // 53: chronik.metadata.v1.MetadataBackend.Watch:output_type -> chronik.metadata.v1.WatchBatch
-	39, // 54: chronik.metadata.v1.MetadataBackend.Compact:output_type -> chronik.metadata.v1.CompactResponse
-	41, // 55: chronik.metadata.v1.MetadataBackend.AddMember:output_type -> chronik.metadata.v1.AddMemberResponse
-	43, // 56: chronik.metadata.v1.MetadataBackend.RemoveMember:output_type -> chronik.metadata.v1.RemoveMemberResponse
-	43, // [43:57] is the sub-list for method output_type
-	29, // [29:43] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	6,  // 27: chronik.metadata.v1.AddPartitionsRequest.partitions:type_name -> chronik.metadata.v1.PartitionSpec
+	8,  // 28: chronik.metadata.v1.AddPartitionsResponse.topic:type_name -> chronik.metadata.v1.Topic
+	53, // 29: chronik.metadata.v1.SetTopicConfigsRequest.configs:type_name -> chronik.metadata.v1.SetTopicConfigsRequest.ConfigsEntry
+	8,  // 30: chronik.metadata.v1.SetTopicConfigsResponse.topic:type_name -> chronik.metadata.v1.Topic
+	5,  // 31: chronik.metadata.v1.State.BrokersEntry.value:type_name -> chronik.metadata.v1.Broker
+	8,  // 32: chronik.metadata.v1.State.TopicsEntry.value:type_name -> chronik.metadata.v1.Topic
+	17, // 33: chronik.metadata.v1.MetadataBackend.Configure:input_type -> chronik.metadata.v1.ConfigureRequest
+	19, // 34: chronik.metadata.v1.MetadataBackend.Info:input_type -> chronik.metadata.v1.InfoRequest
+	21, // 35: chronik.metadata.v1.MetadataBackend.RegisterBroker:input_type -> chronik.metadata.v1.RegisterBrokerRequest
+	23, // 36: chronik.metadata.v1.MetadataBackend.Heartbeat:input_type -> chronik.metadata.v1.HeartbeatRequest
+	25, // 37: chronik.metadata.v1.MetadataBackend.UnregisterBroker:input_type -> chronik.metadata.v1.UnregisterBrokerRequest
+	27, // 38: chronik.metadata.v1.MetadataBackend.CreateTopic:input_type -> chronik.metadata.v1.CreateTopicRequest
+	29, // 39: chronik.metadata.v1.MetadataBackend.DeleteTopic:input_type -> chronik.metadata.v1.DeleteTopicRequest
+	31, // 40: chronik.metadata.v1.MetadataBackend.AlterPartition:input_type -> chronik.metadata.v1.AlterPartitionRequest
+	33, // 41: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:input_type -> chronik.metadata.v1.AllocateProducerIDsRequest
+	35, // 42: chronik.metadata.v1.MetadataBackend.Snapshot:input_type -> chronik.metadata.v1.SnapshotRequest
+	37, // 43: chronik.metadata.v1.MetadataBackend.Watch:input_type -> chronik.metadata.v1.WatchRequest
+	38, // 44: chronik.metadata.v1.MetadataBackend.Compact:input_type -> chronik.metadata.v1.CompactRequest
+	40, // 45: chronik.metadata.v1.MetadataBackend.AddMember:input_type -> chronik.metadata.v1.AddMemberRequest
+	42, // 46: chronik.metadata.v1.MetadataBackend.RemoveMember:input_type -> chronik.metadata.v1.RemoveMemberRequest
+	44, // 47: chronik.metadata.v1.MetadataBackend.AddPartitions:input_type -> chronik.metadata.v1.AddPartitionsRequest
+	46, // 48: chronik.metadata.v1.MetadataBackend.SetTopicConfigs:input_type -> chronik.metadata.v1.SetTopicConfigsRequest
+	18, // 49: chronik.metadata.v1.MetadataBackend.Configure:output_type -> chronik.metadata.v1.ConfigureResponse
+	20, // 50: chronik.metadata.v1.MetadataBackend.Info:output_type -> chronik.metadata.v1.InfoResponse
+	22, // 51: chronik.metadata.v1.MetadataBackend.RegisterBroker:output_type -> chronik.metadata.v1.RegisterBrokerResponse
+	24, // 52: chronik.metadata.v1.MetadataBackend.Heartbeat:output_type -> chronik.metadata.v1.HeartbeatResponse
+	26, // 53: chronik.metadata.v1.MetadataBackend.UnregisterBroker:output_type -> chronik.metadata.v1.UnregisterBrokerResponse
+	28, // 54: chronik.metadata.v1.MetadataBackend.CreateTopic:output_type -> chronik.metadata.v1.CreateTopicResponse
+	30, // 55: chronik.metadata.v1.MetadataBackend.DeleteTopic:output_type -> chronik.metadata.v1.DeleteTopicResponse
+	32, // 56: chronik.metadata.v1.MetadataBackend.AlterPartition:output_type -> chronik.metadata.v1.AlterPartitionResponse
+	34, // 57: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:output_type -> chronik.metadata.v1.AllocateProducerIDsResponse
+	36, // 58: chronik.metadata.v1.MetadataBackend.Snapshot:output_type -> chronik.metadata.v1.SnapshotResponse
+	14, // 59: chronik.metadata.v1.MetadataBackend.Watch:output_type -> chronik.metadata.v1.WatchBatch
+	39, // 60: chronik.metadata.v1.MetadataBackend.Compact:output_type -> chronik.metadata.v1.CompactResponse
+	41, // 61: chronik.metadata.v1.MetadataBackend.AddMember:output_type -> chronik.metadata.v1.AddMemberResponse
+	43, // 62: chronik.metadata.v1.MetadataBackend.RemoveMember:output_type -> chronik.metadata.v1.RemoveMemberResponse
+	45, // 63: chronik.metadata.v1.MetadataBackend.AddPartitions:output_type -> chronik.metadata.v1.AddPartitionsResponse
+	47, // 64: chronik.metadata.v1.MetadataBackend.SetTopicConfigs:output_type -> chronik.metadata.v1.SetTopicConfigsResponse
+	49, // [49:65] is the sub-list for method output_type
+	33, // [33:49] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_chronik_metadata_v1_metadata_proto_init() }
@@ -2705,7 +2939,7 @@ func file_chronik_metadata_v1_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chronik_metadata_v1_metadata_proto_rawDesc), len(file_chronik_metadata_v1_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,8 @@ const (
 	MetadataBackend_Compact_FullMethodName             = "/chronik.metadata.v1.MetadataBackend/Compact"
 	MetadataBackend_AddMember_FullMethodName           = "/chronik.metadata.v1.MetadataBackend/AddMember"
 	MetadataBackend_RemoveMember_FullMethodName        = "/chronik.metadata.v1.MetadataBackend/RemoveMember"
+	MetadataBackend_AddPartitions_FullMethodName       = "/chronik.metadata.v1.MetadataBackend/AddPartitions"
+	MetadataBackend_SetTopicConfigs_FullMethodName     = "/chronik.metadata.v1.MetadataBackend/SetTopicConfigs"
 )
 
 // MetadataBackendClient is the client API for MetadataBackend service.
@@ -81,6 +83,11 @@ type MetadataBackendClient interface {
 	// answer UNSUPPORTED.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
+	// AddPartitions and SetTopicConfigs change an existing topic; implemented
+	// by backends with the "topic-updates" capability, others answer
+	// UNSUPPORTED.
+	AddPartitions(ctx context.Context, in *AddPartitionsRequest, opts ...grpc.CallOption) (*AddPartitionsResponse, error)
+	SetTopicConfigs(ctx context.Context, in *SetTopicConfigsRequest, opts ...grpc.CallOption) (*SetTopicConfigsResponse, error)
 }
 
 type metadataBackendClient struct {
@@ -240,6 +247,26 @@ func (c *metadataBackendClient) RemoveMember(ctx context.Context, in *RemoveMemb
 	return out, nil
 }
 
+func (c *metadataBackendClient) AddPartitions(ctx context.Context, in *AddPartitionsRequest, opts ...grpc.CallOption) (*AddPartitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddPartitionsResponse)
+	err := c.cc.Invoke(ctx, MetadataBackend_AddPartitions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataBackendClient) SetTopicConfigs(ctx context.Context, in *SetTopicConfigsRequest, opts ...grpc.CallOption) (*SetTopicConfigsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetTopicConfigsResponse)
+	err := c.cc.Invoke(ctx, MetadataBackend_SetTopicConfigs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataBackendServer is the server API for MetadataBackend service.
 // All implementations must embed UnimplementedMetadataBackendServer
 // for forward compatibility.
@@ -272,6 +299,11 @@ type MetadataBackendServer interface {
 	// answer UNSUPPORTED.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
 	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
+	// AddPartitions and SetTopicConfigs change an existing topic; implemented
+	// by backends with the "topic-updates" capability, others answer
+	// UNSUPPORTED.
+	AddPartitions(context.Context, *AddPartitionsRequest) (*AddPartitionsResponse, error)
+	SetTopicConfigs(context.Context, *SetTopicConfigsRequest) (*SetTopicConfigsResponse, error)
 	mustEmbedUnimplementedMetadataBackendServer()
 }
 
@@ -323,6 +355,12 @@ func (UnimplementedMetadataBackendServer) AddMember(context.Context, *AddMemberR
 }
 func (UnimplementedMetadataBackendServer) RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveMember not implemented")
+}
+func (UnimplementedMetadataBackendServer) AddPartitions(context.Context, *AddPartitionsRequest) (*AddPartitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddPartitions not implemented")
+}
+func (UnimplementedMetadataBackendServer) SetTopicConfigs(context.Context, *SetTopicConfigsRequest) (*SetTopicConfigsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetTopicConfigs not implemented")
 }
 func (UnimplementedMetadataBackendServer) mustEmbedUnimplementedMetadataBackendServer() {}
 func (UnimplementedMetadataBackendServer) testEmbeddedByValue()                         {}
@@ -590,6 +628,42 @@ func _MetadataBackend_RemoveMember_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetadataBackend_AddPartitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddPartitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataBackendServer).AddPartitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetadataBackend_AddPartitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataBackendServer).AddPartitions(ctx, req.(*AddPartitionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetadataBackend_SetTopicConfigs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetTopicConfigsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataBackendServer).SetTopicConfigs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetadataBackend_SetTopicConfigs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataBackendServer).SetTopicConfigs(ctx, req.(*SetTopicConfigsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MetadataBackend_ServiceDesc is the grpc.ServiceDesc for MetadataBackend service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -648,6 +722,14 @@ var MetadataBackend_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveMember",
 			Handler:    _MetadataBackend_RemoveMember_Handler,
+		},
+		{
+			MethodName: "AddPartitions",
+			Handler:    _MetadataBackend_AddPartitions_Handler,
+		},
+		{
+			MethodName: "SetTopicConfigs",
+			Handler:    _MetadataBackend_SetTopicConfigs_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
