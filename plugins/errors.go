@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -152,7 +153,12 @@ func fromStatus(ctx context.Context, err error) error {
 			re.errs = append(re.errs, context.DeadlineExceeded, metadata.ErrUnavailable)
 		}
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	cerr := ctx.Err()
+	if dl, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(dl) {
+		// The deadline passed but ctx's timer has not fired yet.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
 		re.errs = append(re.errs, cerr)
 		if cause := context.Cause(ctx); cause != nil && cause != cerr {
 			re.errs = append(re.errs, cause)
