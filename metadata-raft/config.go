@@ -34,7 +34,7 @@ const (
 const (
 	DefaultHeartbeatTimeout  = 500 * time.Millisecond
 	DefaultElectionTimeout   = 500 * time.Millisecond
-	DefaultLeaderLease       = 250 * time.Millisecond
+	DefaultLeaderLease       = 500 * time.Millisecond
 	DefaultCommitTimeout     = 5 * time.Millisecond
 	DefaultHistory           = 4096
 	DefaultSnapshotThreshold = 8192

@@ -2,11 +2,14 @@ package raftmeta
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/conformance"
 )
@@ -33,8 +36,10 @@ func TestConformance(t *testing.T) {
 					h = conformance.GRPCHarness(raftHarness{})
 				case "process":
 					h = conformance.ProcessHarness(conformance.ProcessConfig{
-						Name: "raft/process",
-						Path: pluginBinary(t),
+						Name:     "raft/process",
+						Path:     pluginBinary(t),
+						Env:      []string{"CHRONIK_PLUGIN_LOG_LEVEL=warn"},
+						LogLevel: slog.LevelWarn,
 					})
 				}
 				cfg := conformance.DefaultConfig()
@@ -87,5 +92,12 @@ func TestMain(m *testing.M) {
 	pluginDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// Every node stopped by its test must have stopped all it started.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines left after the tests:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }

@@ -38,7 +38,7 @@
 //	raft.heartbeat-timeout    follower's leader-loss timeout (500ms)
 //	raft.election-timeout     candidate's election timeout (500ms)
 //	raft.leader-lease-timeout leader steps down after this long without
-//	                          a quorum (250ms, at most heartbeat-timeout)
+//	                          a quorum (500ms, at most heartbeat-timeout)
 //	raft.commit-timeout       idle leader's AppendEntries period, which is
 //	                          how soon followers learn a commit (5ms)
 //	raft.history              changes kept in memory for Watch (4096)

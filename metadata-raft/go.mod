@@ -9,6 +9,7 @@ require (
 	github.com/hashicorp/go-plugin v1.8.0 // indirect
 	github.com/hashicorp/yamux v0.1.2 // indirect
 	github.com/oklog/run v1.1.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
 )
 
 require (

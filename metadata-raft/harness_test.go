@@ -24,8 +24,6 @@ import (
 type raftHarness struct {
 	// settings are added to every node's Settings.
 	settings map[string]string
-	// logLevel: node logs at or above it go to the test log.
-	logLevel slog.Level
 }
 
 func (h raftHarness) Name() string { return "raft" }
@@ -36,7 +34,7 @@ func (h raftHarness) Capabilities() []metadata.Capability { return Capabilities 
 // Snapshot.
 func (h raftHarness) Start(t conformance.T, opts conformance.Options) conformance.Cluster {
 	t.Helper()
-	c, err := startCluster(t, max(opts.Nodes, 1), opts.SessionTimeout, h.settings, h.logLevel)
+	c, err := startCluster(t, max(opts.Nodes, 1), opts.SessionTimeout, h.settings, slog.LevelWarn)
 	if err != nil {
 		t.Fatalf("raft harness: %v", err)
 	}
