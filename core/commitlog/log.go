@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -241,16 +242,51 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	if _, _, err := frame(batches); err != nil {
 		return AppendResult{}, err
 	}
+	res, ticket, err := l.append(batches, opts)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return res, l.finishSync(ticket)
+}
+
+// syncTicket is a write that must be made durable before its append
+// returns (FlushAlways): the segment (referenced) and the size to sync.
+type syncTicket struct {
+	seg *segment
+	end int64
+}
+
+// finishSync makes a ticket's write durable outside the writer lock, so
+// that concurrent appends share fsyncs.
+func (l *Log) finishSync(t syncTicket) error {
+	if t.seg == nil {
+		return nil
+	}
+	defer t.seg.release()
+	if err := t.seg.syncTo(t.end); err != nil {
+		l.mu.Lock()
+		if l.failed == nil {
+			l.failed = err
+		}
+		l.mu.Unlock()
+		l.logger.Error("commitlog: log failed", "dir", l.dir, "err", err)
+		return err
+	}
+	return nil
+}
+
+// append is Append under the writer lock.
+func (l *Log) append(batches []byte, opts AppendOptions) (AppendResult, syncTicket, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writable(); err != nil {
-		return AppendResult{}, err
+		return AppendResult{}, syncTicket{}, err
 	}
 	if opts.LeaderEpoch < 0 {
-		return AppendResult{}, fmt.Errorf("%w: %d", ErrInvalidEpoch, opts.LeaderEpoch)
+		return AppendResult{}, syncTicket{}, fmt.Errorf("%w: %d", ErrInvalidEpoch, opts.LeaderEpoch)
 	}
 	if latest, ok := l.epochs.latest(); ok && opts.LeaderEpoch < latest {
-		return AppendResult{}, fmt.Errorf("%w: epoch %d is older than the latest epoch %d", ErrInvalidEpoch, opts.LeaderEpoch, latest)
+		return AppendResult{}, syncTicket{}, fmt.Errorf("%w: epoch %d is older than the latest epoch %d", ErrInvalidEpoch, opts.LeaderEpoch, latest)
 	}
 	now := l.now()
 	base := l.endOffset.Load()
@@ -274,12 +310,13 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		pos += size
 	}
 	if err := l.epochs.assign(opts.LeaderEpoch, base); err != nil {
-		return AppendResult{}, err
+		return AppendResult{}, syncTicket{}, err
 	}
-	if err := l.write(batches, next, now); err != nil {
-		return AppendResult{}, err
+	ticket, err := l.write(batches, next, now)
+	if err != nil {
+		return AppendResult{}, syncTicket{}, err
 	}
-	return AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: appendTime, LogStartOffset: l.startOffset.Load()}, nil
+	return AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: appendTime, LogStartOffset: l.startOffset.Load()}, ticket, nil
 }
 
 // AppendReplicated appends batches that already carry their offsets and
@@ -293,10 +330,19 @@ func (l *Log) AppendReplicated(batches []byte) (AppendResult, error) {
 	if _, _, err := frame(batches); err != nil {
 		return AppendResult{}, err
 	}
+	res, ticket, err := l.appendReplicated(batches)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return res, l.finishSync(ticket)
+}
+
+// appendReplicated is AppendReplicated under the writer lock.
+func (l *Log) appendReplicated(batches []byte) (AppendResult, syncTicket, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writable(); err != nil {
-		return AppendResult{}, err
+		return AppendResult{}, syncTicket{}, err
 	}
 	base := l.endOffset.Load()
 	next := base
@@ -306,14 +352,14 @@ func (l *Log) AppendReplicated(batches []byte) (AppendResult, error) {
 		size := LogOverhead + int(batchLength(b))
 		b = b[:size]
 		if bo := batchBaseOffset(b); bo != next {
-			return AppendResult{}, fmt.Errorf("%w: batch at offset %d, expected %d", ErrOffsetMismatch, bo, next)
+			return AppendResult{}, syncTicket{}, fmt.Errorf("%w: batch at offset %d, expected %d", ErrOffsetMismatch, bo, next)
 		}
 		if !CRCValid(b) {
-			return AppendResult{}, fmt.Errorf("%w: CRC mismatch in batch at offset %d", ErrCorruptBatch, next)
+			return AppendResult{}, syncTicket{}, fmt.Errorf("%w: CRC mismatch in batch at offset %d", ErrCorruptBatch, next)
 		}
 		epoch := binaryLeaderEpoch(b)
 		if epoch < 0 || (hasLatest && epoch < latest) {
-			return AppendResult{}, fmt.Errorf("%w: batch at offset %d has epoch %d (latest %d)", ErrInvalidEpoch, next, epoch, latest)
+			return AppendResult{}, syncTicket{}, fmt.Errorf("%w: batch at offset %d has epoch %d (latest %d)", ErrInvalidEpoch, next, epoch, latest)
 		}
 		latest, hasLatest = epoch, true
 		next += int64(binaryLastOffsetDelta(b)) + 1
@@ -324,25 +370,28 @@ func (l *Log) AppendReplicated(batches []byte) (AppendResult, error) {
 	for pos := 0; pos < len(batches); {
 		b := batches[pos:]
 		if err := l.epochs.assign(binaryLeaderEpoch(b), off); err != nil {
-			return AppendResult{}, err
+			return AppendResult{}, syncTicket{}, err
 		}
 		off += int64(binaryLastOffsetDelta(b)) + 1
 		pos += LogOverhead + int(batchLength(b))
 	}
-	if err := l.write(batches, next, l.now()); err != nil {
-		return AppendResult{}, err
+	ticket, err := l.write(batches, next, l.now())
+	if err != nil {
+		return AppendResult{}, syncTicket{}, err
 	}
-	return AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: l.startOffset.Load()}, nil
+	return AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: l.startOffset.Load()}, ticket, nil
 }
 
 // write appends prepared batches ending before offset next (writer only).
-func (l *Log) write(batches []byte, next int64, now time.Time) error {
+// With FlushAlways it returns the ticket the caller must sync after
+// releasing the writer lock.
+func (l *Log) write(batches []byte, next int64, now time.Time) (syncTicket, error) {
 	maxTs := int64(-1)
 	for p := 0; p < len(batches); p += LogOverhead + int(batchLength(batches[p:])) {
 		maxTs = max(maxTs, binaryMaxTimestamp(batches[p:]))
 	}
 	if err := l.maybeRoll(int64(len(batches)), next-1, maxTs, now); err != nil {
-		return err
+		return syncTicket{}, err
 	}
 	a := l.active
 	pos := a.size.Load()
@@ -351,7 +400,7 @@ func (l *Log) write(batches []byte, next int64, now time.Time) error {
 			l.failed = fmt.Errorf("write failed (%w) and could not be undone (%w)", err, terr)
 			l.logger.Error("commitlog: log failed", "dir", l.dir, "err", l.failed)
 		}
-		return fmt.Errorf("commitlog: appending to segment %d: %w", a.base, err)
+		return syncTicket{}, fmt.Errorf("commitlog: appending to segment %d: %w", a.base, err)
 	}
 	interval := l.cfg.IndexIntervalBytes
 	for p := 0; p < len(batches); {
@@ -362,23 +411,22 @@ func (l *Log) write(batches []byte, next int64, now time.Time) error {
 			// index is rebuilt at the next open; stop writing now.
 			l.failed = err
 			l.logger.Error("commitlog: log failed", "dir", l.dir, "err", err)
-			return err
+			return syncTicket{}, err
 		}
 		p += size
 	}
-	if l.cfg.Flush == FlushAlways {
-		if err := datasync(a.log); err != nil {
-			l.failed = fmt.Errorf("fsync: %w", err)
-			l.logger.Error("commitlog: log failed", "dir", l.dir, "err", l.failed)
-			return fmt.Errorf("commitlog: fsync segment %d: %w", a.base, err)
-		}
-	}
+	end := pos + int64(len(batches))
 	a.lastWrite.Store(now.UnixMilli())
 	a.next.Store(next)
-	a.size.Store(pos + int64(len(batches)))
+	a.size.Store(end)
+	a.publishMax()
 	l.endOffset.Store(next)
 	l.notify()
-	return nil
+	if l.cfg.Flush == FlushAlways {
+		a.acquire()
+		return syncTicket{seg: a, end: end}, nil
+	}
+	return syncTicket{}, nil
 }
 
 // maybeRoll rolls the active segment if an append of size bytes ending at
@@ -691,6 +739,7 @@ func (l *Log) Read(dst []byte, offset int64, maxBytes int, maxOffset int64) (Rea
 		res, err := l.readSegment(seg, dst, offset, maxBytes, maxOffset)
 		seg.release()
 		if errors.Is(err, errStale) {
+			runtime.Gosched()
 			continue
 		}
 		return res, err

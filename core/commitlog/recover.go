@@ -630,8 +630,7 @@ func (l *Log) applyPlan(p *segPlan, last bool) error {
 	}
 	s.size.Store(size)
 	s.next.Store(p.st.next)
-	s.maxTs.Store(p.st.maxTs)
-	s.maxTsOffset.Store(p.st.maxTsOffset)
+	s.setMax(p.st.maxTs, p.st.maxTsOffset)
 	if fi, err := s.log.Stat(); err == nil {
 		s.lastWrite.Store(fi.ModTime().UnixMilli())
 	}

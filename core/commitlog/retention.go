@@ -44,6 +44,10 @@ func (l *Log) Truncate(to int64) error {
 	} else {
 		pos = end
 	}
+	tr, err := s.planTruncation(pos, newNext)
+	if err != nil {
+		return fmt.Errorf("commitlog: truncating to %d: %w", to, err)
+	}
 
 	// Readers first: offsets past newNext are out of range from now on.
 	l.endOffset.Store(newNext)
@@ -59,10 +63,7 @@ func (l *Log) Truncate(to int64) error {
 		}
 		d.release()
 	}
-	s.truncGen.Add(1)
-	s.size.Store(pos)
-	s.next.Store(newNext)
-	if err := l.truncateSegment(s, pos, newNext); err != nil && firstErr == nil {
+	if err := l.truncateSegment(s, tr); err != nil && firstErr == nil {
 		firstErr = err
 	}
 	if s != l.active {
@@ -89,43 +90,45 @@ func (l *Log) Truncate(to int64) error {
 	return firstErr
 }
 
-// truncateSegment cuts the files of s at pos (holding offsets below next)
-// and recomputes its max timestamp and index state (writer only).
-func (l *Log) truncateSegment(s *segment, pos, next int64) error {
-	if err := s.log.Truncate(pos); err != nil {
-		return fmt.Errorf("commitlog: truncating segment %d: %w", s.base, err)
-	}
-	n, err := s.offIdx.search(func(e []byte) bool {
+// truncation is what truncating a segment at pos (keeping offsets below
+// next) leaves: computed before anything changes, from data that stays.
+type truncation struct {
+	pos, next     int64
+	offEntries    int // index entries kept
+	timeEntries   int // time index entries kept
+	maxTs, maxOff int64
+	lastIndexedTs int64
+}
+
+// planTruncation computes a truncation without modifying anything.
+func (s *segment) planTruncation(pos, next int64) (truncation, error) {
+	tr := truncation{pos: pos, next: next, maxTs: -1, maxOff: -1, lastIndexedTs: -1}
+	var err error
+	tr.offEntries, err = s.offIdx.search(func(e []byte) bool {
 		_, p := decodeOffsetEntry(e)
 		return int64(p) < pos
 	})
 	if err != nil {
-		return err
+		return tr, err
 	}
-	if err := s.offIdx.truncate(n); err != nil {
-		return err
-	}
-	n, err = s.timeIdx.search(func(e []byte) bool {
+	tr.timeEntries, err = s.timeIdx.search(func(e []byte) bool {
 		_, rel := decodeTimeEntry(e)
 		return s.base+int64(rel) < next
 	})
 	if err != nil {
-		return err
+		return tr, err
 	}
-	if err := s.timeIdx.truncate(n); err != nil {
-		return err
+	// The max timestamp: the last time entry kept, then every batch from
+	// the one it names.
+	start := int64(0)
+	e, ok, err := s.timeIdx.entryAt(tr.timeEntries - 1)
+	if err != nil {
+		return tr, err
 	}
-	// The max timestamp: the last time entry left, then every batch
-	// from the batch it names.
-	maxTs, maxOff, start := int64(-1), int64(-1), int64(0)
-	s.lastIndexedTs = -1
-	if e, ok, err := s.timeIdx.entryAt(n - 1); err != nil {
-		return err
-	} else if ok {
+	if ok {
 		ts, rel := decodeTimeEntry(e[:])
-		maxTs, maxOff = ts, s.base+int64(rel)
-		s.lastIndexedTs = ts
-		if p, _, _, err := s.locate(maxOff, pos, -1); err == nil {
+		tr.maxTs, tr.maxOff, tr.lastIndexedTs = ts, s.base+int64(rel), ts
+		if p, _, found, err := s.locate(tr.maxOff, pos, -1); err == nil && found {
 			start = p
 		}
 	}
@@ -133,21 +136,37 @@ func (l *Log) truncateSegment(s *segment, pos, next int64) error {
 	for p := start; p+HeaderSize <= pos; {
 		h, err := s.headerAt(p, &buf)
 		if err != nil {
-			return fmt.Errorf("commitlog: rescanning segment %d: %w", s.base, err)
+			return tr, fmt.Errorf("commitlog: rescanning segment %d: %w", s.base, err)
 		}
-		if h.MaxTimestamp > maxTs {
-			maxTs, maxOff = h.MaxTimestamp, h.BaseOffset
+		if h.MaxTimestamp > tr.maxTs {
+			tr.maxTs, tr.maxOff = h.MaxTimestamp, h.BaseOffset
 		}
 		p += int64(h.Size())
 	}
-	s.maxTs.Store(maxTs)
-	s.maxTsOffset.Store(maxOff)
+	return tr, nil
+}
+
+// truncateSegment applies a planned truncation: it publishes the new state
+// to readers (max timestamp first, as it describes data that stays), then
+// cuts the files (writer only).
+func (l *Log) truncateSegment(s *segment, tr truncation) error {
+	s.setMax(tr.maxTs, tr.maxOff)
+	s.truncGen.Add(1)
+	s.size.Store(tr.pos)
+	s.next.Store(tr.next)
+	s.lastIndexedTs = tr.lastIndexedTs
 	s.bytesSinceIndex = 0
-	if pos == 0 {
+	if tr.pos == 0 {
 		s.hasFirst, s.firstTs = false, -1
 		s.createdMs = l.now().UnixMilli()
 	}
-	return nil
+	if err := s.log.Truncate(tr.pos); err != nil {
+		return fmt.Errorf("commitlog: truncating segment %d: %w", s.base, err)
+	}
+	if err := s.offIdx.truncate(tr.offEntries); err != nil {
+		return err
+	}
+	return s.timeIdx.truncate(tr.timeEntries)
 }
 
 // Reset empties the log and restarts it at offset: every segment is

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -66,12 +67,18 @@ type segment struct {
 	lastWrite   atomic.Int64  // unix ms of the last append (or file mtime)
 
 	// writer
+	wMaxTs          int64 // maxTs/maxTsOffset as the writer knows them;
+	wMaxOff         int64 // published after the batches are committed
 	bytesSinceIndex int
 	lastIndexedTs   int64 // timestamp of the last time index entry, -1 if none
 	createdMs       int64 // when the segment was created or opened (unix ms)
 	firstTs         int64 // max timestamp of the first batch, -1 if none
 	hasFirst        bool  // firstTs is known (the segment is not empty)
-	synced          bool  // fsynced since its last write (rolled segments)
+
+	// Group commit (FlushAlways): syncMu serializes fdatasync calls;
+	// syncedTo is the committed size the last one covered.
+	syncMu   sync.Mutex
+	syncedTo int64
 }
 
 func (s *segment) path(suffix string) string {
@@ -111,8 +118,7 @@ func openSegment(dir string, base int64, create bool) (*segment, error) {
 	}
 	s.refs.Store(1)
 	s.next.Store(base)
-	s.maxTs.Store(-1)
-	s.maxTsOffset.Store(-1)
+	s.setMax(-1, -1)
 	s.lastWrite.Store(time.Now().UnixMilli())
 	return s, nil
 }
@@ -174,13 +180,29 @@ func (s *segment) sync() error {
 	return nil
 }
 
+// syncTo makes the first end bytes durable with fdatasync, unless a sync
+// that started after they were written already did (group commit: appends
+// waiting here share one fdatasync).
+func (s *segment) syncTo(end int64) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.syncedTo >= end {
+		return nil
+	}
+	target := s.size.Load()
+	if err := datasync(s.log); err != nil {
+		return fmt.Errorf("commitlog: fsync segment %d: %w", s.base, err)
+	}
+	s.syncedTo = max(target, end)
+	return nil
+}
+
 // noteBatch updates the writer's view after a batch of size bytes at pos
 // with the given header fields was written: max timestamp and index
 // entries. Publishing size/next is left to the caller.
 func (s *segment) noteBatch(baseOffset int64, maxTs int64, pos int64, size int, interval int) error {
-	if maxTs > s.maxTs.Load() {
-		s.maxTs.Store(maxTs)
-		s.maxTsOffset.Store(baseOffset)
+	if maxTs > s.wMaxTs {
+		s.wMaxTs, s.wMaxOff = maxTs, baseOffset
 	}
 	if !s.hasFirst {
 		s.hasFirst = true
@@ -201,16 +223,29 @@ func (s *segment) noteBatch(baseOffset int64, maxTs int64, pos int64, size int, 
 // maybeAddTimeEntry appends a time index entry if the max timestamp grew
 // since the last one (writer only).
 func (s *segment) maybeAddTimeEntry() error {
-	ts := s.maxTs.Load()
+	ts := s.wMaxTs
 	if ts <= s.lastIndexedTs || ts < 0 {
 		return nil
 	}
 	var e [timeEntrySize]byte
-	if err := s.timeIdx.add(appendTimeEntry(e[:0], ts, uint32(s.maxTsOffset.Load()-s.base))); err != nil {
+	if err := s.timeIdx.add(appendTimeEntry(e[:0], ts, uint32(s.wMaxOff-s.base))); err != nil {
 		return err
 	}
 	s.lastIndexedTs = ts
 	return nil
+}
+
+// setMax sets the max timestamp and its batch, for the writer and readers.
+func (s *segment) setMax(ts, off int64) {
+	s.wMaxTs, s.wMaxOff = ts, off
+	s.publishMax()
+}
+
+// publishMax shows the writer's max timestamp to readers; write calls it
+// once the batches it describes are committed.
+func (s *segment) publishMax() {
+	s.maxTsOffset.Store(s.wMaxOff)
+	s.maxTs.Store(s.wMaxTs)
 }
 
 // timeWaitedForRoll is Kafka's measure for segment.ms: the incoming

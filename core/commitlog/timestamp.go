@@ -3,6 +3,8 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 )
 
 // TimestampOffset answers a timestamp lookup (ListOffsets).
@@ -22,6 +24,20 @@ type TimestampOffset struct {
 // qualifies. Safe for concurrent use; it reads the time index, then
 // headers, then at most a few whole batches.
 func (l *Log) OffsetForTimestamp(ts int64) (TimestampOffset, bool, error) {
+	for range maxReadAttempts {
+		r, ok, err := l.offsetForTimestamp(ts)
+		if !errors.Is(err, errStale) {
+			return r, ok, err
+		}
+		runtime.Gosched()
+	}
+	return TimestampOffset{}, false, errRacing
+}
+
+// errRacing reports a lookup that kept racing with truncation.
+var errRacing = errors.New("commitlog: lookup kept racing with truncation")
+
+func (l *Log) offsetForTimestamp(ts int64) (TimestampOffset, bool, error) {
 	if l.closed.Load() {
 		return TimestampOffset{}, false, ErrClosed
 	}
@@ -33,7 +49,11 @@ func (l *Log) OffsetForTimestamp(ts int64) (TimestampOffset, bool, error) {
 		if !s.acquire() {
 			continue
 		}
+		gen := s.truncGen.Load()
 		r, ok, err := s.searchTimestamp(ts, lso)
+		if err != nil && s.truncGen.Load() != gen {
+			err = errStale
+		}
 		s.release()
 		if err != nil || ok {
 			return r, ok, err
@@ -64,13 +84,13 @@ func (s *segment) searchTimestamp(ts, minOffset int64) (TimestampOffset, bool, e
 	}
 	pos, _, found, err := s.locate(from, end, -1)
 	if err != nil || !found {
-		return TimestampOffset{}, false, ignoreStale(err)
+		return TimestampOffset{}, false, err
 	}
 	var buf [HeaderSize]byte
 	for pos+HeaderSize <= end {
 		h, err := s.headerAt(pos, &buf)
 		if err != nil {
-			return TimestampOffset{}, false, ignoreStale(err)
+			return TimestampOffset{}, false, staleOnEOF(err)
 		}
 		if h.MaxTimestamp >= ts && h.LastOffset() >= minOffset {
 			r, ok, err := s.recordAtOrAfter(pos, &h, minOffset, func(t int64) bool { return t >= ts })
@@ -94,7 +114,7 @@ func (s *segment) recordAtOrAfter(pos int64, h *Header, minOffset int64, match f
 	}
 	b := make([]byte, h.Size())
 	if _, err := s.log.ReadAt(b, pos); err != nil {
-		return TimestampOffset{}, false, ignoreStale(err)
+		return TimestampOffset{}, false, staleOnEOF(err)
 	}
 	var res TimestampOffset
 	errFound := errors.New("found")
@@ -121,6 +141,17 @@ func (s *segment) recordAtOrAfter(pos int64, h *Header, minOffset int64, match f
 // record may be below the log start offset if DeleteRecordsBefore cut into
 // its segment. Safe for concurrent use.
 func (l *Log) MaxTimestamp() (TimestampOffset, bool, error) {
+	for range maxReadAttempts {
+		r, ok, err := l.maxTimestamp()
+		if !errors.Is(err, errStale) {
+			return r, ok, err
+		}
+		runtime.Gosched()
+	}
+	return TimestampOffset{}, false, errRacing
+}
+
+func (l *Log) maxTimestamp() (TimestampOffset, bool, error) {
 	if l.closed.Load() {
 		return TimestampOffset{}, false, ErrClosed
 	}
@@ -139,24 +170,36 @@ func (l *Log) MaxTimestamp() (TimestampOffset, bool, error) {
 		return TimestampOffset{}, false, nil
 	}
 	defer best.release()
+	gen := best.truncGen.Load()
 	off := best.maxTsOffset.Load()
 	end := best.size.Load()
 	pos, h, found, err := best.locate(off, end, -1)
-	if err != nil || !found {
-		return TimestampOffset{}, false, ignoreStale(err)
+	if err == nil && (!found || h.BaseOffset != off) {
+		err = errStale // truncated since the snapshot
 	}
-	r, ok, err := best.recordAtOrAfter(pos, &h, h.BaseOffset, func(t int64) bool { return t == h.MaxTimestamp })
-	if err != nil || ok {
-		return r, ok, err
+	if err == nil {
+		var r TimestampOffset
+		var ok bool
+		r, ok, err = best.recordAtOrAfter(pos, &h, h.BaseOffset, func(t int64) bool { return t == h.MaxTimestamp })
+		if err == nil && ok {
+			return r, ok, nil
+		}
+	}
+	if err != nil {
+		if best.truncGen.Load() != gen {
+			err = errStale
+		}
+		return TimestampOffset{}, false, err
 	}
 	// The batch's max timestamp matches no record: answer with the batch.
 	return TimestampOffset{Offset: h.LastOffset(), Timestamp: h.MaxTimestamp, LeaderEpoch: h.PartitionLeaderEpoch}, true, nil
 }
 
-// ignoreStale turns a read that raced with truncation into "not found".
-func ignoreStale(err error) error {
-	if errors.Is(err, errStale) {
-		return nil
+// staleOnEOF turns a short read (the file was truncated under the reader)
+// into errStale.
+func staleOnEOF(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errStale
 	}
 	return err
 }
