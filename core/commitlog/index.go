@@ -41,20 +41,26 @@ const (
 // sealed segment's entries are read from the file with pread.
 type index struct {
 	mu        sync.RWMutex
-	f         *os.File
-	es        int    // entry size
-	mem       []byte // all entries while active, nil once sealed
-	n         int    // number of entries
-	persisted int    // entries written to f
-	created   bool   // the file did not exist when opened
+	path      string
+	f         *os.File // nil while the file does not exist (see ensure)
+	es        int      // entry size
+	mem       []byte   // all entries while active, nil once sealed
+	n         int      // number of entries
+	persisted int      // entries written to f
+	created   bool     // the file did not exist when opened
 }
 
-// openIndex opens (creating if needed) an index file without reading it.
-func openIndex(path string, es int) (*index, error) {
-	created := false
+// openIndex opens an index file without reading it. A missing file is
+// created with create, and otherwise only when first written (ensure), so
+// that Open changes nothing on disk before it has decided to.
+func openIndex(path string, es int, create bool) (*index, error) {
+	x := &index{path: path, es: es}
 	f, err := os.OpenFile(path, os.O_RDWR, 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
-		created = true
+		x.created = true
+		if !create {
+			return x, nil
+		}
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	}
 	if err != nil {
@@ -65,12 +71,32 @@ func openIndex(path string, es int) (*index, error) {
 		f.Close()
 		return nil, err
 	}
-	n := int(st.Size()) / es
-	return &index{f: f, es: es, n: n, persisted: n, created: created}, nil
+	x.f = f
+	x.n = int(st.Size()) / es
+	x.persisted = x.n
+	return x, nil
+}
+
+// ensure creates the file if it does not exist yet (writer only).
+func (x *index) ensure() error {
+	if x.f != nil {
+		return nil
+	}
+	f, err := os.OpenFile(x.path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("commitlog: creating index: %w", err)
+	}
+	x.mu.Lock()
+	x.f = f
+	x.mu.Unlock()
+	return nil
 }
 
 // fileValid reports whether the file size is a whole number of entries.
 func (x *index) fileValid() (bool, error) {
+	if x.f == nil {
+		return true, nil
+	}
 	st, err := x.f.Stat()
 	if err != nil {
 		return false, err
@@ -85,7 +111,7 @@ func (x *index) readEntry(i int, buf []byte) ([]byte, error) {
 		return x.mem[i*x.es : (i+1)*x.es], nil
 	}
 	if _, err := x.f.ReadAt(buf[:x.es], int64(i)*int64(x.es)); err != nil {
-		return nil, fmt.Errorf("commitlog: reading index %s entry %d: %w", x.f.Name(), i, err)
+		return nil, fmt.Errorf("commitlog: reading index %s entry %d: %w", x.path, i, err)
 	}
 	return buf[:x.es], nil
 }
@@ -154,8 +180,11 @@ func (x *index) flush() error {
 	if x.mem == nil || x.persisted == x.n {
 		return nil
 	}
+	if err := x.ensure(); err != nil {
+		return err
+	}
 	if _, err := x.f.WriteAt(x.mem[x.persisted*x.es:x.n*x.es], int64(x.persisted)*int64(x.es)); err != nil {
-		return fmt.Errorf("commitlog: writing index %s: %w", x.f.Name(), err)
+		return fmt.Errorf("commitlog: writing index %s: %w", x.path, err)
 	}
 	x.persisted = x.n
 	return nil
@@ -180,8 +209,10 @@ func (x *index) activate() error {
 		return nil
 	}
 	mem := make([]byte, x.n*x.es, max(x.n*x.es, 1024))
-	if _, err := x.f.ReadAt(mem, 0); err != nil {
-		return fmt.Errorf("commitlog: loading index %s: %w", x.f.Name(), err)
+	if x.n > 0 { // with no entries the file may not exist yet
+		if _, err := x.f.ReadAt(mem, 0); err != nil {
+			return fmt.Errorf("commitlog: loading index %s: %w", x.path, err)
+		}
 	}
 	x.mu.Lock()
 	x.mem = mem
@@ -201,8 +232,11 @@ func (x *index) truncate(n int) error {
 	}
 	x.persisted = min(x.persisted, n)
 	x.mu.Unlock()
+	if err := x.ensure(); err != nil {
+		return err
+	}
 	if err := x.f.Truncate(int64(x.persisted) * int64(x.es)); err != nil {
-		return fmt.Errorf("commitlog: truncating index %s: %w", x.f.Name(), err)
+		return fmt.Errorf("commitlog: truncating index %s: %w", x.path, err)
 	}
 	return nil
 }
@@ -210,11 +244,14 @@ func (x *index) truncate(n int) error {
 // replace rewrites the whole index with the encoded entries (writer only,
 // during recovery). With active the entries stay in memory too.
 func (x *index) replace(entries []byte, active bool) error {
+	if err := x.ensure(); err != nil {
+		return err
+	}
 	if err := x.f.Truncate(0); err != nil {
-		return fmt.Errorf("commitlog: rewriting index %s: %w", x.f.Name(), err)
+		return fmt.Errorf("commitlog: rewriting index %s: %w", x.path, err)
 	}
 	if _, err := x.f.WriteAt(entries, 0); err != nil {
-		return fmt.Errorf("commitlog: rewriting index %s: %w", x.f.Name(), err)
+		return fmt.Errorf("commitlog: rewriting index %s: %w", x.path, err)
 	}
 	x.mu.Lock()
 	x.n = len(entries) / x.es
@@ -227,9 +264,19 @@ func (x *index) replace(entries []byte, active bool) error {
 	return nil
 }
 
-func (x *index) sync() error { return x.f.Sync() }
+func (x *index) sync() error {
+	if x.f == nil {
+		return nil
+	}
+	return x.f.Sync()
+}
 
-func (x *index) close() error { return x.f.Close() }
+func (x *index) close() error {
+	if x.f == nil {
+		return nil
+	}
+	return x.f.Close()
+}
 
 // Entry encoding.
 

@@ -203,27 +203,25 @@ type AppendResult struct {
 }
 
 // frame walks concatenated batches checking what Append relies on: whole
-// batches with valid headers (ParseHeader, CheckHeader). It returns the
-// number of batches and the sum of their last offset deltas + 1.
-func frame(batches []byte) (n int, records int64, err error) {
+// batches with valid headers (ParseHeader, CheckHeader).
+func frame(batches []byte) error {
 	if len(batches) == 0 {
-		return 0, 0, fmt.Errorf("%w: no record batch", ErrCorruptBatch)
+		return fmt.Errorf("%w: no record batch", ErrCorruptBatch)
 	}
-	for pos := 0; pos < len(batches); n++ {
+	for n, pos := 0, 0; pos < len(batches); n++ {
 		h, err := ParseHeader(batches[pos:])
 		if err != nil {
-			return 0, 0, fmt.Errorf("batch %d: %w", n, err)
+			return fmt.Errorf("batch %d: %w", n, err)
 		}
 		if h.Size() > len(batches)-pos {
-			return 0, 0, fmt.Errorf("%w: batch %d needs %d bytes, %d left", ErrCorruptBatch, n, h.Size(), len(batches)-pos)
+			return fmt.Errorf("%w: batch %d needs %d bytes, %d left", ErrCorruptBatch, n, h.Size(), len(batches)-pos)
 		}
 		if err := h.CheckHeader(); err != nil {
-			return 0, 0, fmt.Errorf("batch %d: %w", n, err)
+			return fmt.Errorf("batch %d: %w", n, err)
 		}
-		records += int64(h.NumRecords)
 		pos += h.Size()
 	}
-	return n, records, nil
+	return nil
 }
 
 // Append assigns offsets to one or more concatenated batches and appends
@@ -239,7 +237,7 @@ func frame(batches []byte) (n int, records int64, err error) {
 // Changed see them. On an error nothing was appended; after an I/O error
 // that could not be rolled back every later write fails with ErrLogFailed.
 func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
-	if _, _, err := frame(batches); err != nil {
+	if err := frame(batches); err != nil {
 		return AppendResult{}, err
 	}
 	res, ticket, err := l.append(batches, opts)
@@ -327,7 +325,7 @@ func (l *Log) append(batches []byte, opts AppendOptions) (AppendResult, syncTick
 // epoch (an epoch below the latest is ErrInvalidEpoch). The bytes are
 // stored unmodified.
 func (l *Log) AppendReplicated(batches []byte) (AppendResult, error) {
-	if _, _, err := frame(batches); err != nil {
+	if err := frame(batches); err != nil {
 		return AppendResult{}, err
 	}
 	res, ticket, err := l.appendReplicated(batches)

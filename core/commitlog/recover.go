@@ -105,7 +105,6 @@ type scanState struct {
 	timeEntries     []byte
 	bytesSinceIndex int
 	lastIndexedTs   int64
-	lastIndexPos    int64
 }
 
 // scanner reads a segment file sequentially through a buffer.
@@ -214,7 +213,6 @@ func (st *scanState) accept(h *Header, pos int64) {
 		return
 	}
 	st.bytesSinceIndex = 0
-	st.lastIndexPos = pos
 	st.offEntries = appendOffsetEntry(st.offEntries, uint32(h.BaseOffset-st.base), uint32(pos))
 	if st.maxTs > st.lastIndexedTs && st.maxTs >= 0 {
 		st.timeEntries = appendTimeEntry(st.timeEntries, st.maxTs, uint32(st.maxTsOffset-st.base))
@@ -372,7 +370,7 @@ func (l *Log) recover(truncateOnCorruption bool) (err error) {
 		}
 		later := -1
 		for j := i + 1; j < len(plans); j++ {
-			if plans[j].st.batches > 0 {
+			if plans[j].st.batches > 0 || plans[j].middle {
 				later = j
 				break
 			}

@@ -229,6 +229,18 @@ func TestRecoverRefusesMiddleCorruption(t *testing.T) {
 			readAll(t, l)
 		})
 	}
+	// Without index files too: Open creates nothing before refusing.
+	damaged := maps.Clone(files)
+	damaged[last] = bytes.Clone(seg)
+	damaged[last][firstLen/2] ^= 0x10
+	base, _, _ := parseSegmentName(last)
+	delete(damaged, segmentName(base, indexSuffix))
+	delete(damaged, segmentName(base, timeIndexSuffix))
+	dir := writeDir(t, damaged)
+	if _, err := Open(dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
+		t.Fatalf("Open: %v", err)
+	}
+	sameFiles(t, dir, damaged)
 	_ = batches
 }
 

@@ -360,7 +360,8 @@ func (l *Log) deleteFront(k int) (RetentionResult, error) {
 	for _, d := range segs[:k] {
 		res.DeletedSegments++
 		res.DeletedBytes += d.size.Load()
-		d.truncGen.Add(1)
+		// The bytes stay readable through existing references (their
+		// offsets were valid when those reads began): no truncGen bump.
 		if err := d.markDeleted(); err != nil {
 			errs = append(errs, err)
 		}

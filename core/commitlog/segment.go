@@ -107,11 +107,11 @@ func openSegment(dir string, base int64, create bool) (*segment, error) {
 			}
 		}
 	}
-	if s.offIdx, err = openIndex(s.path(indexSuffix), offsetEntrySize); err != nil {
+	if s.offIdx, err = openIndex(s.path(indexSuffix), offsetEntrySize, create); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("commitlog: opening index: %w", err)
 	}
-	if s.timeIdx, err = openIndex(s.path(timeIndexSuffix), timeEntrySize); err != nil {
+	if s.timeIdx, err = openIndex(s.path(timeIndexSuffix), timeEntrySize, create); err != nil {
 		f.Close()
 		s.offIdx.close()
 		return nil, fmt.Errorf("commitlog: opening time index: %w", err)
@@ -158,7 +158,8 @@ func (s *segment) release() {
 func (s *segment) markDeleted() error {
 	var first error
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if err := os.Rename(s.path(suf), s.path(suf+deletedSuffix)); err != nil && first == nil {
+		err := os.Rename(s.path(suf), s.path(suf+deletedSuffix))
+		if err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
 			first = fmt.Errorf("commitlog: deleting segment %d: %w", s.base, err)
 		}
 	}
