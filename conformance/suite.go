@@ -16,8 +16,11 @@ const (
 	// DefaultNodes is the cluster size of multi-node checks.
 	DefaultNodes = 3
 	// DefaultSessionTimeout is the broker session timeout the suite asks
-	// every cluster to use. It is short so that the liveness checks are fast.
-	DefaultSessionTimeout = time.Second
+	// every cluster to use. It is short so that the liveness checks are fast,
+	// and long enough that a heartbeating broker is not fenced when the
+	// machine is saturated (race detector, several suites at once on two
+	// cores: 1 s was seen to miss four heartbeats in a row there).
+	DefaultSessionTimeout = 2 * time.Second
 )
 
 // Config tunes a run of the suite.

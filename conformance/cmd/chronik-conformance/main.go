@@ -3,7 +3,7 @@
 // node of every cluster is a plugin subprocess (conformance.ProcessHarness).
 //
 //	chronik-conformance --plugin ./chronik-metadata-NAME [--nodes 3]
-//	    [--session-timeout 1s] [--set key=value ...] [--arg ARG ...]
+//	    [--session-timeout 2s] [--set key=value ...] [--arg ARG ...]
 //	    [--run REGEX] [--timeout 3m] [-v] [--list]
 //
 // Each check prints PASS, FAIL (with its failure messages) or SKIP (with
