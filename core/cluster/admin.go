@@ -314,9 +314,11 @@ func (c *Cluster) DeleteTopic(ctx context.Context, name string) error {
 // current count, or above the limit), ErrInvalidReplicationFactor (fewer
 // live brokers than the replication factor), ErrInvalidReplicaAssignment,
 // ErrUnsupported, metadata.ErrUnavailable; as CreateTopic when the Image
-// does not catch up before ctx ends. A concurrent change of the count on
-// another broker is noticed (compare-and-set) and the request re-validated
-// against the new count.
+// does not catch up before ctx ends. The request is validated against this
+// broker's Image once it caught up with the backend (a linearizable
+// Snapshot), so a change just made on another broker counts; a concurrent
+// change of the count is noticed by the compare-and-set and the request
+// validated again against the new count.
 func (c *Cluster) CreatePartitions(ctx context.Context, topic string, newTotal int32, assignment [][]int32) (metadata.Topic, error) {
 	return c.createPartitions(ctx, topic, newTotal, assignment, false)
 }
@@ -331,14 +333,20 @@ func (c *Cluster) ValidateCreatePartitions(ctx context.Context, topic string, ne
 }
 
 func (c *Cluster) createPartitions(ctx context.Context, topic string, newTotal int32, assignment [][]int32, validateOnly bool) (metadata.Topic, error) {
-	img, err := c.firstImage(ctx)
-	if err != nil {
+	if _, err := c.firstImage(ctx); err != nil {
 		return metadata.Topic{}, err
 	}
 	u, ok := c.backend.(metadata.TopicUpdater)
 	if !ok {
 		return metadata.Topic{}, fmt.Errorf("cluster: create partitions of %q: %w", topic, ErrUnsupported)
 	}
+	// The request is about the current partition count, which another
+	// broker may just have changed: validate against an Image that has
+	// every write committed before this call.
+	if err := c.barrier(ctx); err != nil {
+		return metadata.Topic{}, fmt.Errorf("cluster: create partitions of %q: catching up with the backend: %w", topic, err)
+	}
+	img := c.Image()
 	t, ok := img.Topic(topic)
 	if !ok {
 		return metadata.Topic{}, fmt.Errorf("cluster: create partitions of %q: %w", topic, ErrUnknownTopic)
@@ -496,6 +504,9 @@ func (c *Cluster) barrier(ctx context.Context) error {
 // firstImage returns the current Image, waiting for the first one if
 // needed. ErrNoImage (and ctx's error) if none arrives before ctx ends.
 func (c *Cluster) firstImage(ctx context.Context) (*Image, error) {
+	if c.base.Err() != nil {
+		return nil, ErrClosed
+	}
 	img, err := c.waitImage(ctx, "the first metadata image", func(*Image) bool { return true })
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return nil, fmt.Errorf("%w: %w", ErrNoImage, err)
@@ -505,7 +516,8 @@ func (c *Cluster) firstImage(ctx context.Context) (*Image, error) {
 
 // write calls f (an idempotent or compare-and-set backend write) until it
 // returns anything but metadata.ErrUnavailable or ctx ends, each attempt
-// bounded by Config.CallTimeout and the Cluster's life. retried reports
+// bounded by Config.CallTimeout and the Cluster's life (ErrClosed once the
+// Cluster is closed, before any attempt). retried reports
 // that an attempt failed with ErrUnavailable, so that an earlier attempt
 // may have committed.
 func (c *Cluster) write(ctx context.Context, f func(context.Context) error) (retried bool, err error) {
@@ -515,6 +527,9 @@ func (c *Cluster) write(ctx context.Context, f func(context.Context) error) (ret
 	defer stop()
 	bo := newBackoff(c.cfg.RetryBackoff, c.cfg.MaxRetryBackoff)
 	for {
+		if c.base.Err() != nil {
+			return retried, ErrClosed
+		}
 		cctx, cancelCall := context.WithTimeout(ctx, c.cfg.CallTimeout)
 		err = f(cctx)
 		cancelCall()

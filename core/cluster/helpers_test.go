@@ -161,12 +161,23 @@ type faultBackend struct {
 
 	heartbeatsDown atomic.Bool
 	registerDown   atomic.Bool
+	// lostReplies > 0: the next admin writes (CreateTopic, DeleteTopic,
+	// AddPartitions) commit, then fail with ErrUnavailable as if the reply
+	// was lost; each decrements it.
+	lostReplies atomic.Int32
+	// bareExists: CreateTopic's ErrTopicExists comes without the existing
+	// topic (as over gRPC).
+	bareExists atomic.Bool
+	// beforeAdd, when set, runs once at the next AddPartitions, before it
+	// reaches the backend.
+	beforeAdd atomic.Pointer[func()]
 
 	snapshots     atomic.Int32
 	watches       atomic.Int32
 	registers     atomic.Int32
 	duplicates    atomic.Int32
 	hbFailures    atomic.Int32
+	hbOK          atomic.Int32
 	addPartitions atomic.Int32
 
 	mu      sync.Mutex
@@ -207,7 +218,11 @@ func (f *faultBackend) Heartbeat(ctx context.Context, id int32, epoch int64) (me
 		f.hbFailures.Add(1)
 		return metadata.HeartbeatResult{}, fmt.Errorf("fault: heartbeats down: %w", metadata.ErrUnavailable)
 	}
-	return f.Backend.Heartbeat(ctx, id, epoch)
+	res, err := f.Backend.Heartbeat(ctx, id, epoch)
+	if err == nil {
+		f.hbOK.Add(1)
+	}
+	return res, err
 }
 
 func (f *faultBackend) Snapshot(ctx context.Context) (metadata.State, error) {
@@ -215,9 +230,39 @@ func (f *faultBackend) Snapshot(ctx context.Context) (metadata.State, error) {
 	return f.Backend.Snapshot(ctx)
 }
 
+// lose reports whether this write's reply is to be lost.
+func (f *faultBackend) lose(err error) error {
+	if err == nil && f.lostReplies.Add(-1) >= 0 {
+		return fmt.Errorf("fault: reply lost: %w", metadata.ErrUnavailable)
+	}
+	return err
+}
+
+func (f *faultBackend) CreateTopic(ctx context.Context, spec metadata.TopicSpec) (metadata.Topic, error) {
+	t, err := f.Backend.CreateTopic(ctx, spec)
+	if errors.Is(err, metadata.ErrTopicExists) && f.bareExists.Load() {
+		t = metadata.Topic{}
+	}
+	if err = f.lose(err); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+func (f *faultBackend) DeleteTopic(ctx context.Context, name string) error {
+	return f.lose(f.Backend.DeleteTopic(ctx, name))
+}
+
 func (f *faultBackend) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
 	f.addPartitions.Add(1)
-	return f.Backend.(metadata.TopicUpdater).AddPartitions(ctx, topic, expectedCount, parts)
+	if hook := f.beforeAdd.Swap(nil); hook != nil {
+		(*hook)()
+	}
+	t, err := f.Backend.(metadata.TopicUpdater).AddPartitions(ctx, topic, expectedCount, parts)
+	if err = f.lose(err); err != nil {
+		return metadata.Topic{}, err
+	}
+	return t, nil
 }
 
 func (f *faultBackend) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {

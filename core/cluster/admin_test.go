@@ -1,0 +1,413 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronik-go/chronik/plugins/memory"
+	"github.com/chronik-go/chronik/plugins/metadata"
+)
+
+// threeBrokers starts brokers 1-3 (racks as given, "" for none) on nodes of
+// one store and waits until each sees all three.
+func threeBrokers(t *testing.T, s *memory.Store, racks ...string) []*Cluster {
+	t.Helper()
+	var cs []*Cluster
+	for i := range 3 {
+		rack := ""
+		if i < len(racks) {
+			rack = racks[i]
+		}
+		cs = append(cs, startCluster(t, node(t, s, fmt.Sprintf("n%d", i+1)), int32(i+1), rack))
+	}
+	waitAllLive(t, cs)
+	return cs
+}
+
+func waitAllLive(t *testing.T, cs []*Cluster) {
+	t.Helper()
+	waitReady(t, cs...)
+	for _, c := range cs {
+		eventually(t, 2*time.Second, "every broker live", func() bool { return len(c.Image().LiveBrokers()) == len(cs) })
+	}
+}
+
+func TestCreateTopicRefusesInvalidRequests(t *testing.T) {
+	s := newStore(t, 0)
+	cs := threeBrokers(t, s)
+	c := cs[0]
+	_, err := c.CreateTopic(testCtx(t), "taken.name", 1, 1, nil, nil)
+	mustOK(t, err)
+	cfg := testConfig(1, "")
+	cfg.MaxPartitionsPerTopic = 100
+	limited := startClusterCfg(t, node(t, s, "limited"), func() Config { cfg.BrokerID = 9; return cfg }())
+	waitReady(t, limited)
+
+	for _, tc := range []struct {
+		name       string
+		on         *Cluster
+		topic      string
+		partitions int32
+		rf         int16
+		assignment map[int32][]int32
+		want       error
+	}{
+		{"empty name", c, "", 1, 1, nil, ErrInvalidTopic},
+		{"dot", c, ".", 1, 1, nil, ErrInvalidTopic},
+		{"dot dot", c, "..", 1, 1, nil, ErrInvalidTopic},
+		{"250 characters", c, strings.Repeat("a", 250), 1, 1, nil, ErrInvalidTopic},
+		{"space", c, "a b", 1, 1, nil, ErrInvalidTopic},
+		{"non-ASCII", c, "ördrs", 1, 1, nil, ErrInvalidTopic},
+		{"collides with taken.name", c, "taken_name", 1, 1, nil, ErrInvalidTopic},
+		{"exists", c, "taken.name", 1, 1, nil, ErrTopicExists},
+		{"exists (contract sentinel)", c, "taken.name", 1, 1, nil, metadata.ErrTopicExists},
+		{"zero partitions", c, "t", 0, 1, nil, ErrInvalidPartitions},
+		{"negative partitions", c, "t", -1, 1, nil, ErrInvalidPartitions},
+		{"above the partition limit", limited, "t", 101, 1, nil, ErrInvalidPartitions},
+		{"manual assignment above the limit", limited, "t", -1, -1, func() map[int32][]int32 {
+			m := map[int32][]int32{}
+			for p := range int32(101) {
+				m[p] = []int32{1}
+			}
+			return m
+		}(), ErrInvalidPartitions},
+		{"zero replication factor", c, "t", 1, 0, nil, ErrInvalidReplicationFactor},
+		{"negative replication factor", c, "t", 1, -1, nil, ErrInvalidReplicationFactor},
+		{"replication factor above live brokers", c, "t", 1, 5, nil, ErrInvalidReplicationFactor},
+		{"assignment with a partition count", c, "t", 2, -1, map[int32][]int32{0: {1}}, ErrInvalidRequest},
+		{"assignment with a replication factor", c, "t", -1, 1, map[int32][]int32{0: {1}}, ErrInvalidRequest},
+		{"assignment with a gap", c, "t", -1, -1, map[int32][]int32{0: {1}, 2: {2}}, ErrInvalidReplicaAssignment},
+		{"assignment not from 0", c, "t", -1, -1, map[int32][]int32{1: {1}}, ErrInvalidReplicaAssignment},
+		{"assignment with an empty list", c, "t", -1, -1, map[int32][]int32{0: {}}, ErrInvalidReplicaAssignment},
+		{"assignment repeating a broker", c, "t", -1, -1, map[int32][]int32{0: {1, 1}}, ErrInvalidReplicaAssignment},
+		{"assignment naming an unknown broker", c, "t", -1, -1, map[int32][]int32{0: {1, 7}}, ErrInvalidReplicaAssignment},
+		{"assignment with uneven lists", c, "t", -1, -1, map[int32][]int32{0: {1, 2}, 1: {3}}, ErrInvalidReplicaAssignment},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.on.CreateTopic(testCtx(t), tc.topic, tc.partitions, tc.rf, tc.assignment, nil)
+			mustErr(t, err, tc.want)
+			_, verr := tc.on.ValidateCreateTopic(testCtx(t), tc.topic, tc.partitions, tc.rf, tc.assignment, nil)
+			mustErr(t, verr, tc.want)
+		})
+	}
+	if names := c.Image().TopicNames(); !slices.Equal(names, []string{"taken.name"}) {
+		t.Errorf("topics after refused requests: %v", names)
+	}
+}
+
+func TestCreateTopicManualAssignment(t *testing.T) {
+	s := newStore(t, 0)
+	cs := threeBrokers(t, s)
+	tp, err := cs[1].CreateTopic(testCtx(t), "manual", -1, -1, map[int32][]int32{0: {3, 1}, 1: {2, 3}, 2: {1, 2}}, nil)
+	mustOK(t, err)
+	want := [][]int32{{3, 1}, {2, 3}, {1, 2}}
+	for p, part := range tp.Partitions {
+		if !slices.Equal(part.Replicas, want[p]) || part.Leader != want[p][0] || !slices.Equal(part.ISR, want[p]) || part.LeaderEpoch != 0 {
+			t.Errorf("partition %d: %+v, want replicas %v led by %d", p, part, want[p], want[p][0])
+		}
+	}
+}
+
+func TestValidateCreateTopicCreatesNothing(t *testing.T) {
+	s := newStore(t, 0)
+	cs := threeBrokers(t, s)
+	rev := s.Revision()
+	spec, err := cs[0].ValidateCreateTopic(testCtx(t), "dry", 6, 3, nil, map[string]string{"cleanup.policy": "delete"})
+	mustOK(t, err)
+	if len(spec.Partitions) != 6 || len(spec.Partitions[0].Replicas) != 3 || spec.Configs["cleanup.policy"] != "delete" || !spec.ID.IsZero() {
+		t.Errorf("planned %+v", spec)
+	}
+	if s.Revision() != rev {
+		t.Error("ValidateCreateTopic wrote to the backend")
+	}
+	if _, ok := cs[0].Image().Topic("dry"); ok {
+		t.Error("ValidateCreateTopic created the topic")
+	}
+}
+
+func TestConcurrentCreateOneWins(t *testing.T) {
+	s := newStore(t, 0)
+	cs := threeBrokers(t, s)
+	for round := range 5 {
+		name := fmt.Sprintf("race-%d", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 2*len(cs))
+		ids := make([]metadata.TopicID, len(errs))
+		for i := range errs {
+			wg.Go(func() {
+				tp, err := cs[i%len(cs)].CreateTopic(testCtx(t), name, 3, 2, nil, nil)
+				errs[i], ids[i] = err, tp.ID
+			})
+		}
+		wg.Wait()
+		wins := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				wins++
+				for _, c := range cs {
+					eventually(t, time.Second, "the winner's topic everywhere", func() bool {
+						got, ok := c.Image().Topic(name)
+						return ok && got.ID == ids[i]
+					})
+				}
+			case !errors.Is(err, ErrTopicExists):
+				t.Errorf("round %d creator %d: %v", round, i, err)
+			}
+		}
+		if wins != 1 {
+			t.Errorf("round %d: %d creations succeeded, want 1", round, wins)
+		}
+	}
+}
+
+func TestCreateTopicRackAware(t *testing.T) {
+	s := newStore(t, 0)
+	racks := []string{"a", "b", "c", "a", "b", "c"}
+	var cs []*Cluster
+	for i, r := range racks {
+		cs = append(cs, startCluster(t, node(t, s, fmt.Sprintf("n%d", i+1)), int32(i+1), r))
+	}
+	waitAllLive(t, cs)
+	for _, rf := range []int16{2, 3} {
+		tp, err := cs[0].CreateTopic(testCtx(t), fmt.Sprintf("racks-%d", rf), 12, rf, nil, nil)
+		mustOK(t, err)
+		leads := map[int32]int{}
+		for _, p := range tp.Partitions {
+			seen := map[string]bool{}
+			for _, id := range p.Replicas {
+				r := racks[id-1]
+				if seen[r] {
+					t.Errorf("rf %d partition %d: replicas %v share rack %s", rf, p.Partition, p.Replicas, r)
+				}
+				seen[r] = true
+			}
+			leads[p.Leader]++
+		}
+		for id := int32(1); id <= 6; id++ {
+			if leads[id] != 2 {
+				t.Errorf("rf %d: broker %d leads %d partitions, want 2 (%v)", rf, id, leads[id], leads)
+			}
+		}
+	}
+}
+
+func TestCreateTopicSurvivesLostReply(t *testing.T) {
+	for _, bare := range []bool{false, true} {
+		t.Run(fmt.Sprintf("bare-exists=%v", bare), func(t *testing.T) {
+			s := newStore(t, 0)
+			f := newFault(t, s)
+			f.bareExists.Store(bare)
+			c := startCluster(t, f, 1, "")
+			waitReady(t, c)
+			f.lostReplies.Store(1)
+			tp, err := c.CreateTopic(testCtx(t), "lost", 2, 1, nil, nil)
+			mustOK(t, err)
+			if got, ok := c.Image().Topic("lost"); !ok || got.ID != tp.ID {
+				t.Errorf("image has %+v, %v; want id %v", got, ok, tp.ID)
+			}
+			// A different topic of the same name is still ErrTopicExists.
+			_, err = c.CreateTopic(testCtx(t), "lost", 2, 1, nil, nil)
+			mustErr(t, err, ErrTopicExists)
+
+			f.lostReplies.Store(1)
+			mustOK(t, c.DeleteTopic(testCtx(t), "lost"))
+			if _, ok := c.Image().Topic("lost"); ok {
+				t.Error("deleted topic still in the image")
+			}
+			mustErr(t, c.DeleteTopic(testCtx(t), "lost"), ErrUnknownTopic, metadata.ErrUnknownTopic)
+		})
+	}
+}
+
+func TestCreatePartitions(t *testing.T) {
+	s := newStore(t, 0)
+	cs := threeBrokers(t, s)
+	c := cs[0]
+	tp, err := c.CreateTopic(testCtx(t), "grow", 3, 2, nil, nil)
+	mustOK(t, err)
+
+	got, err := c.CreatePartitions(testCtx(t), "grow", 6, nil)
+	mustOK(t, err)
+	if len(got.Partitions) != 6 || got.ID != tp.ID {
+		t.Fatalf("after growing to 6: %d partitions, id %v", len(got.Partitions), got.ID)
+	}
+	img := c.Image()
+	leads := map[int32]int{}
+	for p := range int32(6) {
+		part, ok := img.Partition("grow", p)
+		if !ok || len(part.Replicas) != 2 || part.Leader != part.Replicas[0] || part.Replicas[0] == part.Replicas[1] {
+			t.Fatalf("partition %d: %+v, %v", p, part, ok)
+		}
+		if p < 3 && !slices.Equal(part.Replicas, tp.Partitions[p].Replicas) {
+			t.Errorf("existing partition %d changed: %v", p, part.Replicas)
+		}
+		leads[part.Leader]++
+	}
+	if leads[1] != 2 || leads[2] != 2 || leads[3] != 2 {
+		t.Errorf("leaders of 6 partitions over 3 brokers: %v", leads)
+	}
+	eventually(t, time.Second, "broker 3 sees 6 partitions", func() bool {
+		tp, _ := cs[2].Image().Topic("grow")
+		return len(tp.Partitions) == 6
+	})
+
+	got, err = cs[1].CreatePartitions(testCtx(t), "grow", 8, [][]int32{{3, 2}, {2, 1}})
+	mustOK(t, err)
+	if p := got.Partitions[7]; !slices.Equal(p.Replicas, []int32{2, 1}) || p.Leader != 2 {
+		t.Errorf("manual partition 7: %+v", p)
+	}
+
+	for _, tc := range []struct {
+		name       string
+		topic      string
+		total      int32
+		assignment [][]int32
+		want       error
+	}{
+		{"same count", "grow", 8, nil, ErrInvalidPartitions},
+		{"fewer", "grow", 4, nil, ErrInvalidPartitions},
+		{"above the limit", "grow", DefaultMaxPartitionsPerTopic + 1, nil, ErrInvalidPartitions},
+		{"unknown topic", "nope", 4, nil, ErrUnknownTopic},
+		{"too few lists", "grow", 10, [][]int32{{1, 2}}, ErrInvalidReplicaAssignment},
+		{"wrong replication factor", "grow", 9, [][]int32{{1}}, ErrInvalidReplicaAssignment},
+		{"unknown broker", "grow", 9, [][]int32{{1, 8}}, ErrInvalidReplicaAssignment},
+		{"repeated broker", "grow", 9, [][]int32{{2, 2}}, ErrInvalidReplicaAssignment},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.CreatePartitions(testCtx(t), tc.topic, tc.total, tc.assignment)
+			mustErr(t, err, tc.want)
+			mustErr(t, c.ValidateCreatePartitions(testCtx(t), tc.topic, tc.total, tc.assignment), tc.want)
+		})
+	}
+	rev := s.Revision()
+	mustOK(t, c.ValidateCreatePartitions(testCtx(t), "grow", 12, nil))
+	if s.Revision() != rev {
+		t.Error("ValidateCreatePartitions wrote to the backend")
+	}
+	// Replication factor 3 needs 3 live brokers.
+	_, err = c.CreateTopic(testCtx(t), "wide", 1, 3, nil, nil)
+	mustOK(t, err)
+	cs[2].abandon()
+	eventually(t, testSession+time.Second, "broker 3 fenced", func() bool { return !c.Image().IsLive(3) })
+	_, err = c.CreatePartitions(testCtx(t), "wide", 2, nil)
+	mustErr(t, err, ErrInvalidReplicationFactor)
+}
+
+// TestCreatePartitionsRacesAnotherBroker: the count changes on another
+// broker between this broker's validation and its write: the
+// compare-and-set fails, the request is validated again against the fresh
+// count and applied. A change made before the request is seen at once.
+func TestCreatePartitionsRacesAnotherBroker(t *testing.T) {
+	s := newStore(t, 0)
+	f := newFault(t, node(t, s, "n1"))
+	c1 := startCluster(t, f, 1, "")
+	c2 := startCluster(t, node(t, s, "n2"), 2, "")
+	waitAllLive(t, []*Cluster{c1, c2})
+	_, err := c1.CreateTopic(testCtx(t), "t", 2, 1, nil, nil)
+	mustOK(t, err)
+
+	race := func() {
+		if _, err := c2.CreatePartitions(testCtx(t), "t", 3, nil); err != nil {
+			t.Errorf("broker 2 growing the topic: %v", err)
+		}
+	}
+	f.beforeAdd.Store(&race)
+	got, err := c1.CreatePartitions(testCtx(t), "t", 5, nil)
+	mustOK(t, err)
+	if len(got.Partitions) != 5 {
+		t.Errorf("%d partitions, want 5", len(got.Partitions))
+	}
+	if n := f.addPartitions.Load(); n != 2 {
+		t.Errorf("%d AddPartitions calls, want 2 (a stale one and a retry)", n)
+	}
+
+	// Broker 2 grows the topic; broker 1, asked right after, validates
+	// against the new count even if its image had not caught up yet.
+	_, err = c2.CreatePartitions(testCtx(t), "t", 6, nil)
+	mustOK(t, err)
+	_, err = c1.CreatePartitions(testCtx(t), "t", 6, nil)
+	mustErr(t, err, ErrInvalidPartitions)
+}
+
+func TestCreatePartitionsSurvivesLostReply(t *testing.T) {
+	s := newStore(t, 0)
+	f := newFault(t, s)
+	c := startCluster(t, f, 1, "")
+	waitReady(t, c)
+	_, err := c.CreateTopic(testCtx(t), "t", 1, 1, nil, nil)
+	mustOK(t, err)
+	f.lostReplies.Store(1)
+	got, err := c.CreatePartitions(testCtx(t), "t", 3, nil)
+	mustOK(t, err)
+	if len(got.Partitions) != 3 {
+		t.Errorf("%d partitions, want 3", len(got.Partitions))
+	}
+	if n := f.addPartitions.Load(); n != 2 {
+		t.Errorf("%d AddPartitions calls, want 2 (one lost reply, one retry)", n)
+	}
+}
+
+func TestTopicUpdatesNeedTheCapability(t *testing.T) {
+	s := newStore(t, 0)
+	c := startCluster(t, noUpdater{s}, 1, "")
+	waitReady(t, c)
+	_, err := c.CreateTopic(testCtx(t), "t", 1, 1, nil, nil)
+	mustOK(t, err)
+	_, err = c.CreatePartitions(testCtx(t), "t", 2, nil)
+	mustErr(t, err, ErrUnsupported, metadata.ErrUnsupported)
+	_, err = c.AlterTopicConfigs(testCtx(t), "t", map[string]string{"a": "b"})
+	mustErr(t, err, ErrUnsupported)
+}
+
+func TestAlterTopicConfigs(t *testing.T) {
+	s := newStore(t, 0)
+	c1 := startCluster(t, node(t, s, "n1"), 1, "")
+	c2 := startCluster(t, node(t, s, "n2"), 2, "")
+	waitAllLive(t, []*Cluster{c1, c2})
+	tp, err := c1.CreateTopic(testCtx(t), "t", 1, 2, nil, map[string]string{"retention.ms": "1"})
+	mustOK(t, err)
+	want := map[string]string{"retention.ms": "2", "segment.bytes": "1048576"}
+	got, err := c2.AlterTopicConfigs(testCtx(t), "t", want)
+	mustOK(t, err)
+	if !maps.Equal(got.Configs, want) || got.ID != tp.ID {
+		t.Errorf("AlterTopicConfigs returned %+v", got)
+	}
+	if now, _ := c2.Image().Topic("t"); !maps.Equal(now.Configs, want) {
+		t.Errorf("broker 2's image right after the change: %v", now.Configs)
+	}
+	eventually(t, time.Second, "broker 1 sees the configs", func() bool {
+		now, _ := c1.Image().Topic("t")
+		return maps.Equal(now.Configs, want)
+	})
+	_, err = c1.AlterTopicConfigs(testCtx(t), "nope", want)
+	mustErr(t, err, ErrUnknownTopic)
+}
+
+func TestAdminAfterClose(t *testing.T) {
+	s := newStore(t, 0)
+	c := startCluster(t, s, 1, "")
+	waitReady(t, c)
+	mustOK(t, c.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := c.CreateTopic(ctx, "late", 1, 1, nil, nil)
+	mustErr(t, err, ErrClosed)
+	mustErr(t, c.DeleteTopic(ctx, "late"), ErrClosed)
+	_, err = c.CreatePartitions(ctx, "late", 2, nil)
+	mustErr(t, err, ErrClosed)
+	_, err = c.AlterTopicConfigs(ctx, "late", nil)
+	mustErr(t, err, ErrClosed)
+	st, err := s.Snapshot(ctx)
+	mustOK(t, err)
+	if len(st.Topics) != 0 {
+		t.Errorf("topics written after Close: %v", slices.Collect(maps.Keys(st.Topics)))
+	}
+}
