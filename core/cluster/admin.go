@@ -198,6 +198,11 @@ func manualSpecs(img *Image, topic string, first int, rf int, parts [][]int32) (
 		if len(replicas) == 0 {
 			return nil, bad("partition %d has an empty replica list", p)
 		}
+		if len(replicas) > len(img.brokers) {
+			// Some id repeats or is unknown; refuse before the quadratic
+			// duplicate check.
+			return nil, bad("partition %d lists %d replicas, but only %d brokers are registered", p, len(replicas), len(img.brokers))
+		}
 		if rf < 0 {
 			rf = len(replicas)
 		}

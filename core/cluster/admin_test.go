@@ -88,6 +88,7 @@ func TestCreateTopicRefusesInvalidRequests(t *testing.T) {
 		{"assignment with an empty list", c, "t", -1, -1, map[int32][]int32{0: {}}, ErrInvalidReplicaAssignment},
 		{"assignment repeating a broker", c, "t", -1, -1, map[int32][]int32{0: {1, 1}}, ErrInvalidReplicaAssignment},
 		{"assignment naming an unknown broker", c, "t", -1, -1, map[int32][]int32{0: {1, 7}}, ErrInvalidReplicaAssignment},
+		{"assignment longer than the brokers", c, "t", -1, -1, map[int32][]int32{0: make([]int32, 1<<20)}, ErrInvalidReplicaAssignment},
 		{"assignment with uneven lists", c, "t", -1, -1, map[int32][]int32{0: {1, 2}, 1: {3}}, ErrInvalidReplicaAssignment},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

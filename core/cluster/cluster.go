@@ -182,9 +182,10 @@ func (c *Cluster) Image() *Image { return c.view.Load().img }
 // changed. A subscriber (e.g. the partition layer reacting to leadership
 // changes) loops:
 //
+//	var prev *Image
 //	img, changed := c.Current()
 //	for {
-//		react(prev, img)
+//		react(img, img.ChangedTopics(prev)) // and img.LiveBrokers() vs prev's
 //		select {
 //		case <-changed:
 //		case <-c.Done(): return
@@ -225,8 +226,9 @@ func (c *Cluster) waitImage(ctx context.Context, what string, ok func(*Image) bo
 	}
 }
 
-// publish makes img the current Image if it is newer than the current one.
-// Called only by the image loop.
+// publish makes img the current Image if it is newer than the current one,
+// and logs changes of the live broker set (id@epoch; rare, one line per
+// change). Called only by the image loop.
 func (c *Cluster) publish(img *Image) {
 	cur := c.view.Load()
 	if cur.img != nil && img.rev <= cur.img.rev {
@@ -234,6 +236,15 @@ func (c *Cluster) publish(img *Image) {
 	}
 	c.view.Store(&view{img: img, changed: make(chan struct{})})
 	close(cur.changed)
+	if cur.img == nil || !slices.EqualFunc(cur.img.live, img.live, func(a, b metadata.Broker) bool {
+		return a.ID == b.ID && a.Epoch == b.Epoch
+	}) {
+		ids := make([]string, len(img.live))
+		for i, b := range img.live {
+			ids[i] = fmt.Sprintf("%d@%d", b.ID, b.Epoch)
+		}
+		c.log.Info("live brokers changed", "revision", int64(img.rev), "live", ids, "controller", img.controller)
+	}
 }
 
 // trouble logs a failed backend call: at Warn for the first failure of an

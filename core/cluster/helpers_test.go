@@ -90,7 +90,7 @@ func startCluster(t *testing.T, b metadata.Backend, id int32, rack string) *Clus
 
 func startClusterCfg(t *testing.T, b metadata.Backend, cfg Config) *Cluster {
 	t.Helper()
-	c, err := New(cfg, b, testLogger(t).With("broker", cfg.BrokerID))
+	c, err := New(cfg, b, testLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -35,6 +36,9 @@ type Image struct {
 	topics map[string]metadata.Topic
 	names  []string                    // sorted topic names
 	byID   map[metadata.TopicID]string // topic id -> name
+	// topicsGen identifies the topics map: images with the same topicsGen
+	// share it (no topic changed between them).
+	topicsGen uint64
 
 	nextProducerID int64
 }
@@ -154,14 +158,22 @@ func (img *Image) LeaderFor(topic string, p int32) (leader metadata.Broker, epoc
 	if !exists {
 		return metadata.Broker{}, 0, false
 	}
-	if part.Leader == metadata.NoLeader {
-		return metadata.Broker{}, part.LeaderEpoch, false
+	leader, ok = img.LiveLeader(part)
+	return leader, part.LeaderEpoch, ok
+}
+
+// LiveLeader is LeaderFor for a partition already in hand (from Topic or
+// Partition of this Image): its leader if that broker is registered and
+// not fenced. Cheaper than LeaderFor when walking a topic's partitions.
+func (img *Image) LiveLeader(p metadata.Partition) (leader metadata.Broker, ok bool) {
+	if img == nil || p.Leader == metadata.NoLeader {
+		return metadata.Broker{}, false
 	}
-	b, found := img.brokers[part.Leader]
+	b, found := img.brokers[p.Leader]
 	if !found || b.Fenced {
-		return metadata.Broker{}, part.LeaderEpoch, false
+		return metadata.Broker{}, false
 	}
-	return b, part.LeaderEpoch, true
+	return b, true
 }
 
 // NextProducerID is the backend's producer-id counter: the first id not yet
@@ -172,6 +184,37 @@ func (img *Image) NextProducerID() int64 {
 	}
 	return img.nextProducerID
 }
+
+// ChangedTopics returns the names (sorted) of the topics that differ
+// between old and img: created, deleted, re-created, or changed in any
+// partition or config. It is for subscribers of Current that react to
+// leadership changes without rescanning every partition: unchanged topics
+// are shared between images, so this costs one map lookup per topic, and
+// nothing when no topic changed. After a re-snapshot every topic counts as
+// changed. old may be nil (every topic of img is new).
+func (img *Image) ChangedTopics(old *Image) []string {
+	if img == nil && old == nil || img != nil && old != nil && img.topicsGen == old.topicsGen {
+		return nil
+	}
+	var out []string
+	for _, name := range img.TopicNames() {
+		t := img.topics[name]
+		o, ok := old.Topic(name)
+		if !ok || o.ID != t.ID || len(o.Partitions) != len(t.Partitions) || len(t.Partitions) == 0 || &o.Partitions[0] != &t.Partitions[0] {
+			out = append(out, name)
+		}
+	}
+	for _, name := range old.TopicNames() {
+		if _, ok := img.Topic(name); !ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// topicsGens numbers topic maps (see Image.topicsGen).
+var topicsGens atomic.Uint64
 
 // newImage builds an Image from a whole State, which it takes over (the
 // caller must not use st afterwards).
@@ -188,6 +231,7 @@ func newImage(st metadata.State) *Image {
 	if img.topics == nil {
 		img.topics = map[string]metadata.Topic{}
 	}
+	img.topicsGen = topicsGens.Add(1)
 	img.byID = make(map[metadata.TopicID]string, len(img.topics))
 	for name, t := range img.topics {
 		img.byID[t.ID] = name
@@ -226,8 +270,8 @@ func (img *Image) indexNames() {
 type builder struct {
 	img *Image // the working copy; base's maps until owned
 
-	brokersOwned, topicsOwned bool
-	brokersDirty, namesDirty  bool
+	brokersOwned, topicsOwned, idsOwned bool
+	brokersDirty, namesDirty            bool
 }
 
 func newBuilder(base *Image) *builder {
@@ -249,8 +293,17 @@ func (b *builder) ownBrokers() {
 func (b *builder) ownTopics() {
 	if !b.topicsOwned {
 		b.img.topics = maps.Clone(b.img.topics)
-		b.img.byID = maps.Clone(b.img.byID)
+		b.img.topicsGen = topicsGens.Add(1)
 		b.topicsOwned = true
+	}
+}
+
+// ownIDs is ownTopics for changes of the topic set (byID too).
+func (b *builder) ownIDs() {
+	b.ownTopics()
+	if !b.idsOwned {
+		b.img.byID = maps.Clone(b.img.byID)
+		b.idsOwned = true
 	}
 }
 
@@ -285,7 +338,7 @@ func (b *builder) applyEvent(e metadata.Event) error {
 			delete(img.brokers, e.BrokerID)
 		}
 	case metadata.EventTopicCreated:
-		b.ownTopics()
+		b.ownIDs()
 		if old, ok := img.topics[e.Topic.Name]; ok {
 			delete(img.byID, old.ID)
 		} else {
@@ -298,7 +351,7 @@ func (b *builder) applyEvent(e metadata.Event) error {
 		if !ok {
 			return fmt.Errorf("update of unknown topic %q", e.Topic.Name)
 		}
-		b.ownTopics()
+		b.ownIDs()
 		delete(img.byID, old.ID)
 		img.topics[e.Topic.Name] = e.Topic.Clone()
 		img.byID[e.Topic.ID] = e.Topic.Name
@@ -307,7 +360,7 @@ func (b *builder) applyEvent(e metadata.Event) error {
 		if !ok {
 			return fmt.Errorf("delete of unknown topic %q", e.TopicName)
 		}
-		b.ownTopics()
+		b.ownIDs()
 		delete(img.topics, e.TopicName)
 		delete(img.byID, old.ID)
 		b.namesDirty = true

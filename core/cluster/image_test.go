@@ -233,17 +233,19 @@ func TestImageReadsAllocateNothing(t *testing.T) {
 	img := newImage(testState())
 	var sink int
 	reads := map[string]func(){
-		"LiveBrokers":  func() { sink += len(img.LiveBrokers()) },
-		"Brokers":      func() { sink += len(img.Brokers()) },
-		"Broker":       func() { b, _ := img.Broker(2); sink += int(b.ID) },
-		"IsLive":       func() { _ = img.IsLive(3) },
-		"ControllerID": func() { sink += int(img.ControllerID()) },
-		"TopicNames":   func() { sink += len(img.TopicNames()) },
-		"Topic":        func() { tp, _ := img.Topic("b"); sink += len(tp.Partitions) },
-		"TopicByID":    func() { tp, _ := img.TopicByID(tid(2)); sink += len(tp.Partitions) },
-		"Partition":    func() { p, _ := img.Partition("b", 2); sink += int(p.Leader) },
-		"LeaderFor":    func() { l, e, _ := img.LeaderFor("b", 1); sink += int(l.ID + e) },
-		"Revision":     func() { sink += int(img.Revision()) },
+		"LiveBrokers":          func() { sink += len(img.LiveBrokers()) },
+		"Brokers":              func() { sink += len(img.Brokers()) },
+		"Broker":               func() { b, _ := img.Broker(2); sink += int(b.ID) },
+		"IsLive":               func() { _ = img.IsLive(3) },
+		"ControllerID":         func() { sink += int(img.ControllerID()) },
+		"TopicNames":           func() { sink += len(img.TopicNames()) },
+		"Topic":                func() { tp, _ := img.Topic("b"); sink += len(tp.Partitions) },
+		"TopicByID":            func() { tp, _ := img.TopicByID(tid(2)); sink += len(tp.Partitions) },
+		"Partition":            func() { p, _ := img.Partition("b", 2); sink += int(p.Leader) },
+		"LeaderFor":            func() { l, e, _ := img.LeaderFor("b", 1); sink += int(l.ID + e) },
+		"LiveLeader":           func() { p, _ := img.Partition("b", 1); l, _ := img.LiveLeader(p); sink += int(l.ID) },
+		"ChangedTopics (none)": func() { sink += len(img.ChangedTopics(img)) },
+		"Revision":             func() { sink += int(img.Revision()) },
 	}
 	for name, f := range reads {
 		if n := testing.AllocsPerRun(1000, f); n != 0 {
@@ -283,8 +285,8 @@ func BenchmarkImageReads(b *testing.B) {
 			n := 0
 			for _, name := range img.TopicNames() {
 				tp, _ := img.Topic(name)
-				for p := range tp.Partitions {
-					if _, _, ok := img.LeaderFor(name, int32(p)); ok {
+				for _, p := range tp.Partitions {
+					if _, ok := img.LiveLeader(p); ok {
 						n++
 					}
 				}
@@ -304,4 +306,42 @@ func BenchmarkImageReads(b *testing.B) {
 			_ = bl.build()
 		}
 	})
+}
+
+func TestChangedTopics(t *testing.T) {
+	base := newImage(testState())
+	if got := base.ChangedTopics(nil); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("against nil: %v", got)
+	}
+	if got := base.ChangedTopics(base); got != nil {
+		t.Errorf("against itself: %v", got)
+	}
+	step := func(from *Image, events ...metadata.Event) *Image {
+		t.Helper()
+		b := newBuilder(from)
+		if err := b.apply(metadata.WatchBatch{Revision: from.rev + 1, Events: events}); err != nil {
+			t.Fatal(err)
+		}
+		return b.build()
+	}
+	brokersOnly := step(base, metadata.Event{Type: metadata.EventBrokerFenced, Broker: broker(2, 3, true)})
+	if got := brokersOnly.ChangedTopics(base); got != nil {
+		t.Errorf("after a broker change: %v", got)
+	}
+	created := step(brokersOnly, metadata.Event{Type: metadata.EventTopicCreated, Topic: topic("c", 3, 12, 1)})
+	if got := created.ChangedTopics(base); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("after creating c: %v", got)
+	}
+	changed := step(created, metadata.Event{Type: metadata.EventPartitionChanged, Partition: metadata.Partition{
+		Topic: "b", Partition: 1, Replicas: []int32{3, 1}, Leader: 1, LeaderEpoch: 1, ISR: []int32{3, 1}, PartitionEpoch: 1}})
+	if got := changed.ChangedTopics(created); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("after a leader change in b: %v", got)
+	}
+	deleted := step(changed, metadata.Event{Type: metadata.EventTopicDeleted, TopicName: "a"})
+	if got := deleted.ChangedTopics(base); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("against the base after delete a, change b, create c: %v", got)
+	}
+	if got := (*Image)(nil).ChangedTopics(deleted); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("nil against an image: %v", got)
+	}
 }
