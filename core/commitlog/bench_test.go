@@ -37,7 +37,7 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run("flush="+p.String(), func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Flush = p
-			l, err := Open(b.TempDir(), cfg, Options{})
+			l, err := Open(b.Context(), b.TempDir(), cfg, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 		b.Run("flush="+p.String(), func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Flush = p
-			l, err := Open(b.TempDir(), cfg, Options{})
+			l, err := Open(b.Context(), b.TempDir(), cfg, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -90,7 +90,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 func BenchmarkRead(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.SegmentBytes = 16 << 20
-	l, err := Open(b.TempDir(), cfg, Options{})
+	l, err := Open(b.Context(), b.TempDir(), cfg, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func BenchmarkRead(b *testing.B) {
 func BenchmarkReadSliceSendfile(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.SegmentBytes = 16 << 20
-	l, err := Open(b.TempDir(), cfg, Options{})
+	l, err := Open(b.Context(), b.TempDir(), cfg, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

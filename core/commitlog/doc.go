@@ -4,7 +4,7 @@
 //
 // # Usage
 //
-//	l, err := commitlog.Open(dir, commitlog.DefaultConfig(), commitlog.Options{Logger: logger})
+//	l, err := commitlog.Open(ctx, dir, commitlog.DefaultConfig(), commitlog.Options{Logger: logger})
 //	defer l.Close()
 //
 //	// Produce: validate, (check producer state), append.

@@ -26,7 +26,7 @@ func loadRecoverTemplate(t testing.TB) {
 		cfg.IndexIntervalBytes = 200
 		crashed, batches := crashedLog(t, 24, cfg)
 		dir := t.TempDir()
-		l, err := Open(dir, cfg, Options{})
+		l, err := Open(t.Context(), dir, cfg, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func FuzzRecover(f *testing.F) {
 		}
 
 		dir := writeDir(t, damaged)
-		l, err := Open(dir, cfg, Options{})
+		l, err := Open(t.Context(), dir, cfg, Options{})
 		if err != nil {
 			if !errors.Is(err, ErrCorruptLog) {
 				t.Fatalf("Open: %v", err)

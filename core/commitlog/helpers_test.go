@@ -234,7 +234,7 @@ func smallConfig() Config {
 // openLog opens a log that the test closes at cleanup.
 func openLog(t testing.TB, dir string, cfg Config, opts Options) *Log {
 	t.Helper()
-	l, err := Open(dir, cfg, opts)
+	l, err := Open(t.Context(), dir, cfg, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

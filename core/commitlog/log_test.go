@@ -37,7 +37,7 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v", name, err)
 		}
-		if _, err := Open(t.TempDir(), c, Options{}); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := Open(t.Context(), t.TempDir(), c, Options{}); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: Open: %v", name, err)
 		}
 	}
@@ -788,7 +788,7 @@ func TestChanged(t *testing.T) {
 func TestClosedAndLocked(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, smallConfig(), Options{})
-	if _, err := Open(dir, smallConfig(), Options{}); err == nil {
+	if _, err := Open(t.Context(), dir, smallConfig(), Options{}); err == nil {
 		t.Fatal("second Open of the same directory succeeded")
 	}
 	mustAppend(t, l, simpleBatch(t, 1, 1, 1))

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +43,11 @@ import (
 // segment's base offset) and the leader epochs from
 // leader-epoch.checkpoint, rebuilt from the batches if that file is missing
 // or damaged. Open takes an exclusive lock on the directory until Close.
-func Open(dir string, cfg Config, opts Options) (*Log, error) {
+//
+// Recovery reads segment data and may take a while for large segments after
+// a crash; ctx cancels it (Open then returns ctx's error and has changed
+// nothing).
+func Open(ctx context.Context, dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -69,7 +74,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.now == nil {
 		l.now = time.Now
 	}
-	if err := l.recover(opts.TruncateOnCorruption); err != nil {
+	if err := l.recover(ctx, opts.TruncateOnCorruption); err != nil {
 		unlock()
 		return nil, err
 	}
@@ -109,6 +114,7 @@ type scanState struct {
 
 // scanner reads a segment file sequentially through a buffer.
 type scanner struct {
+	ctx    context.Context // checked at every refill
 	f      *os.File
 	buf    []byte
 	bufPos int64
@@ -129,6 +135,9 @@ func (sc *scanner) at(pos int64, n int) ([]byte, error) {
 			return nil, err
 		}
 		return big, nil
+	}
+	if err := sc.ctx.Err(); err != nil {
+		return nil, err
 	}
 	m, err := sc.f.ReadAt(sc.buf, pos)
 	if m < n {
@@ -223,10 +232,13 @@ func (st *scanState) accept(h *Header, pos int64) {
 // findValidAfter reports whether a valid batch with a base offset >=
 // minBase starts anywhere in [from, end) of f: the test that tells a torn
 // tail (nothing valid after the damage) from corruption in the middle.
-func findValidAfter(f *os.File, from, end, minBase int64) (bool, int64, error) {
+func findValidAfter(ctx context.Context, f *os.File, from, end, minBase int64) (bool, int64, error) {
 	const window = 1 << 20
 	buf := make([]byte, window)
 	for start := from; start+HeaderSize <= end; {
+		if err := ctx.Err(); err != nil {
+			return false, 0, err
+		}
 		n := int(min(int64(window), end-start))
 		if _, err := f.ReadAt(buf[:n], start); err != nil {
 			return false, 0, err
@@ -268,7 +280,7 @@ func findValidAfter(f *os.File, from, end, minBase int64) (bool, int64, error) {
 
 // recover loads and repairs the directory (see Open). Nothing is modified
 // until every check has passed.
-func (l *Log) recover(truncateOnCorruption bool) (err error) {
+func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error) {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("commitlog: reading %s: %w", l.dir, err)
@@ -338,8 +350,11 @@ func (l *Log) recover(truncateOnCorruption bool) (err error) {
 		plans = append(plans, &segPlan{seg: s})
 	}
 
-	sc := &scanner{buf: make([]byte, scanChunk)}
+	sc := &scanner{ctx: ctx, buf: make([]byte, scanChunk)}
 	for i, p := range plans {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("commitlog: opening %s: %w", l.dir, cerr)
+		}
 		st, serr := p.seg.log.Stat()
 		if serr != nil {
 			return fmt.Errorf("commitlog: stat segment %d: %w", p.seg.base, serr)
@@ -488,7 +503,7 @@ func (l *Log) fullScan(p *segPlan, sc *scanner) error {
 	if p.st.damage == nil {
 		return nil
 	}
-	found, at, err := findValidAfter(p.seg.log, p.st.damagePos+1, p.fileSize, p.st.next)
+	found, at, err := findValidAfter(sc.ctx, p.seg.log, p.st.damagePos+1, p.fileSize, p.st.next)
 	if err != nil {
 		return fmt.Errorf("commitlog: scanning segment %d: %w", p.seg.base, err)
 	}

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"maps"
 	"math"
@@ -69,7 +70,7 @@ func lastSegmentName(files map[string][]byte) string {
 func crashedLog(t testing.TB, n int, cfg Config) (map[string][]byte, [][]byte) {
 	t.Helper()
 	dir := t.TempDir()
-	l, err := Open(dir, cfg, Options{})
+	l, err := Open(t.Context(), dir, cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func crashedLog(t testing.TB, n int, cfg Config) (map[string][]byte, [][]byte) {
 // checkPrefix opens dir and checks that the log holds exactly want.
 func checkPrefix(t testing.TB, dir string, cfg Config, want [][]byte) *Log {
 	t.Helper()
-	l, err := Open(dir, cfg, Options{})
+	l, err := Open(t.Context(), dir, cfg, Options{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -212,12 +213,12 @@ func TestRecoverRefusesMiddleCorruption(t *testing.T) {
 			damaged[last] = bytes.Clone(seg)
 			mut(damaged[last])
 			dir := writeDir(t, damaged)
-			if _, err := Open(dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
+			if _, err := Open(t.Context(), dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
 				t.Fatalf("Open: %v", err)
 			}
 			sameFiles(t, dir, damaged)
 			// The repair option truncates at the damage.
-			l, err := Open(dir, cfg, Options{TruncateOnCorruption: true})
+			l, err := Open(t.Context(), dir, cfg, Options{TruncateOnCorruption: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +238,7 @@ func TestRecoverRefusesMiddleCorruption(t *testing.T) {
 	delete(damaged, segmentName(base, indexSuffix))
 	delete(damaged, segmentName(base, timeIndexSuffix))
 	dir := writeDir(t, damaged)
-	if _, err := Open(dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
+	if _, err := Open(t.Context(), dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
 		t.Fatalf("Open: %v", err)
 	}
 	sameFiles(t, dir, damaged)
@@ -263,7 +264,7 @@ func TestRecoverEarlierSegmentDamage(t *testing.T) {
 	damaged := maps.Clone(files)
 	damaged[prev] = files[prev][:len(files[prev])-3]
 	dir := writeDir(t, damaged)
-	if _, err := Open(dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
+	if _, err := Open(t.Context(), dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
 		t.Fatalf("Open: %v", err)
 	}
 	sameFiles(t, dir, damaged)
@@ -308,7 +309,7 @@ func TestRecoverEarlierSegmentDamage(t *testing.T) {
 	damaged = maps.Clone(files)
 	delete(damaged, names[1])
 	dir = writeDir(t, damaged)
-	if _, err := Open(dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
+	if _, err := Open(t.Context(), dir, cfg, Options{}); !errors.Is(err, ErrCorruptLog) {
 		t.Fatalf("gap: %v", err)
 	}
 	sameFiles(t, dir, damaged)
@@ -463,4 +464,23 @@ func TestCheckpointCodecs(t *testing.T) {
 	if ge, err := decodeEpochs(encodeEpochs(nil)); err != nil || len(ge) != 0 {
 		t.Fatal(ge, err)
 	}
+}
+
+func TestOpenCanceled(t *testing.T) {
+	files, _ := crashedLog(t, 20, smallConfig())
+	dir := writeDir(t, files)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Open(ctx, dir, smallConfig(), Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Open: %v", err)
+	}
+	sameFiles(t, dir, files)
+	checkPrefix(t, dir, smallConfig(), readAllFiles(t, files))
+}
+
+// readAllFiles returns the batches of a log directory's content.
+func readAllFiles(t testing.TB, files map[string][]byte) [][]byte {
+	t.Helper()
+	l := openLog(t, writeDir(t, files), smallConfig(), Options{})
+	return readAll(t, l)
 }
