@@ -119,7 +119,8 @@ func (c *Cluster) Start() error {
 // with UnregisterBroker (a controlled shutdown: the broker leaves every
 // node's Metadata at once instead of after the session timeout), bounded by
 // Config.ShutdownTimeout. The unregistration is best-effort: its error is
-// returned (the session then simply expires). Close is idempotent;
+// returned (the session then simply expires, as it also does when Close
+// interrupts a registration whose outcome is unknown). Close is idempotent;
 // concurrent calls wait for the first. Waiters (WaitReady, WaitRevision,
 // admin calls) return ErrClosed.
 func (c *Cluster) Close() error {
