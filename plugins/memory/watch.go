@@ -123,7 +123,7 @@ func cloneBatch(b metadata.WatchBatch) metadata.WatchBatch {
 		switch e.Type {
 		case metadata.EventBrokerRegistered, metadata.EventBrokerFenced:
 			e.Broker = e.Broker.Clone()
-		case metadata.EventTopicCreated:
+		case metadata.EventTopicCreated, metadata.EventTopicUpdated:
 			e.Topic = e.Topic.Clone()
 		case metadata.EventPartitionChanged:
 			e.Partition = e.Partition.Clone()
