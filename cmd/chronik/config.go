@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -16,7 +17,9 @@ import (
 
 // Config is the whole configuration of the chronik binary. It is filled, in
 // rising precedence, from defaults, a config file (YAML or TOML, --config),
-// CHRONIK_* environment variables and command-line flags.
+// CHRONIK_* environment variables and command-line flags. Keys are flat:
+// "metadata.peers" in a file, --metadata.peers as a flag,
+// CHRONIK_METADATA_PEERS in the environment.
 type Config struct {
 	// ConfigFile is the config file that was read, if any.
 	ConfigFile string `mapstructure:"config"`
@@ -31,15 +34,49 @@ type Config struct {
 	LogLevel string `mapstructure:"log-level"`
 	// LogFormat is text or json.
 	LogFormat string `mapstructure:"log-format"`
+
+	// BrokerID is this broker's id; it is also its metadata node id.
+	BrokerID int32 `mapstructure:"broker-id"`
+	// Listen is the Kafka listen address (host:port).
+	Listen string `mapstructure:"listen"`
+	// Advertised is the address clients are told (default: Listen).
+	Advertised string `mapstructure:"advertised"`
+	// HTTP is the /metrics, /healthz, /readyz address ("" disables it).
+	HTTP string `mapstructure:"http"`
+	// Rack is this broker's rack.
+	Rack string `mapstructure:"rack"`
+
+	// SessionTimeout is the broker session timeout of the backend.
+	SessionTimeout time.Duration `mapstructure:"metadata.session-timeout"`
+	// MetadataAddress is this node's advertised address for the backend's
+	// own cluster traffic (Raft).
+	MetadataAddress string `mapstructure:"metadata.address"`
+	// MetadataPeers lists the backend's cluster members,
+	// "1@host:port,2@host:port,..." (node id = broker id); default: this
+	// node alone at MetadataAddress.
+	MetadataPeers string `mapstructure:"metadata.peers"`
+	// RaftBind is the Raft listen address if not MetadataAddress.
+	RaftBind string `mapstructure:"metadata.raft.bind"`
+	// EtcdEndpoints is "host:port,host:port" of an etcd cluster.
+	EtcdEndpoints string `mapstructure:"metadata.etcd.endpoints"`
+	// EtcdPrefix is the key prefix of this chronik cluster in etcd.
+	EtcdPrefix string `mapstructure:"metadata.etcd.prefix"`
+	// Settings are extra backend settings, "key=value" each.
+	Settings []string `mapstructure:"metadata.set"`
 }
 
-// DefaultConfig is what chronik runs with when nothing is set.
+// DefaultConfig is what chronik runs with when nothing is set: one broker
+// on 127.0.0.1:9092 with the embedded Raft backend as a one-node cluster.
 func DefaultConfig() Config {
 	return Config{
-		Metadata:  "raft",
-		DataDir:   "./data",
-		LogLevel:  "info",
-		LogFormat: "text",
+		Metadata:        "raft",
+		DataDir:         "./data",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		BrokerID:        1,
+		Listen:          "127.0.0.1:9092",
+		HTTP:            "127.0.0.1:9644",
+		MetadataAddress: "127.0.0.1:9093",
 	}
 }
 
@@ -65,6 +102,17 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("plugin-dir: %s is not a directory", c.PluginDir))
 		}
 	}
+	if c.BrokerID < 0 {
+		errs = append(errs, fmt.Errorf("broker-id: %d is negative", c.BrokerID))
+	}
+	if c.SessionTimeout < 0 {
+		errs = append(errs, fmt.Errorf("metadata.session-timeout: %v is negative", c.SessionTimeout))
+	}
+	for _, kv := range c.Settings {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			errs = append(errs, fmt.Errorf("metadata.set: %q is not key=value", kv))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -85,23 +133,41 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", d.DataDir, "data directory")
 	fs.String("log-level", d.LogLevel, "log level: debug, info, warn, error")
 	fs.String("log-format", d.LogFormat, "log format: text or json")
+	fs.Int32("broker-id", d.BrokerID, "this broker's id (also its metadata node id)")
+	fs.String("listen", d.Listen, "Kafka listen address host:port")
+	fs.String("advertised", d.Advertised, "Kafka address advertised to clients (default: --listen; never 0.0.0.0)")
+	fs.String("http", d.HTTP, "address of /metrics, /healthz and /readyz (empty: off)")
+	fs.String("rack", d.Rack, "this broker's rack")
+	fs.Duration("metadata.session-timeout", d.SessionTimeout, "broker session timeout (default 6s)")
+	fs.String("metadata.address", d.MetadataAddress, "this node's advertised address for metadata cluster traffic (Raft)")
+	fs.String("metadata.peers", d.MetadataPeers, "metadata cluster members id@host:port,... (default: this node alone)")
+	fs.String("metadata.raft.bind", d.RaftBind, "Raft listen address, if not --metadata.address")
+	fs.String("metadata.etcd.endpoints", d.EtcdEndpoints, "etcd endpoints host:port,host:port")
+	fs.String("metadata.etcd.prefix", d.EtcdPrefix, "key prefix of this chronik cluster in etcd")
+	fs.StringArray("metadata.set", nil, "extra backend setting key=value (repeatable)")
 }
+
+// configKeys are the keys of Config (its mapstructure tags).
+var configKeys = []string{"config", "metadata", "plugin-dir", "data-dir", "log-level", "log-format",
+	"broker-id", "listen", "advertised", "http", "rack", "metadata.session-timeout",
+	"metadata.address", "metadata.peers", "metadata.raft.bind",
+	"metadata.etcd.endpoints", "metadata.etcd.prefix", "metadata.set"}
 
 // loadConfig builds the Config from, in rising precedence: defaults, the
 // config file named by --config (or CHRONIK_CONFIG), CHRONIK_* environment
-// variables (CHRONIK_DATA_DIR sets data-dir) and flags set on the command line.
+// variables (CHRONIK_DATA_DIR sets data-dir, CHRONIK_METADATA_PEERS sets
+// metadata.peers) and flags set on the command line.
 func loadConfig(fs *pflag.FlagSet) (Config, error) {
-	v := viper.New()
-	d := DefaultConfig()
-	for k, val := range map[string]string{
-		"metadata": d.Metadata, "plugin-dir": d.PluginDir, "data-dir": d.DataDir,
-		"log-level": d.LogLevel, "log-format": d.LogFormat,
-	} {
-		v.SetDefault(k, val)
-	}
+	// Keys contain dots ("metadata.peers") but are flat: "metadata" is
+	// itself a key, so dots must not nest.
+	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
 	v.SetEnvPrefix("CHRONIK")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	for _, k := range configKeys {
+		if err := v.BindEnv(k); err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+	}
 	if err := v.BindPFlags(fs); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}

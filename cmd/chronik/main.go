@@ -32,8 +32,13 @@ func main() {
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "chronik",
-		Short:         "chronik: a Kafka-compatible broker with pluggable consensus metadata",
+		Use:   "chronik",
+		Short: "chronik: a Kafka-compatible broker with pluggable consensus metadata",
+		Long: `chronik runs a Kafka-compatible broker. With no flags it is a single broker
+on 127.0.0.1:9092 with the embedded Raft metadata backend as a one-node
+cluster and its data under ./data.`,
+		Args:          cobra.NoArgs,
+		RunE:          runBroker,
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
