@@ -22,7 +22,8 @@ import (
 //
 // (nil, nil) means the request has no response (a Produce with acks=0): the
 // server writes nothing for it and keeps the order of the responses around
-// it. A handler whose answer has to wait (a long-polling Fetch, acks=all)
+// it. (Kafka closes the connection when an acks=0 produce fails, the only
+// signal such a client gets: return a Go error for that.) A handler whose answer has to wait (a long-polling Fetch, acks=all)
 // returns r.Defer(wait) instead of blocking; see Request.Defer.
 //
 // Calls for one connection are sequential and in request order: a handler

@@ -43,8 +43,11 @@ type Config struct {
 	MaxRequestSize int32
 
 	// IdleTimeout closes connections that moved no byte in either
-	// direction for this long (Kafka's connections.max.idle.ms). Zero
-	// disables reaping. Default: 10 minutes.
+	// direction for this long (Kafka's connections.max.idle.ms), whether
+	// or not a deferred response is pending, so keep it well above the
+	// longest Fetch max wait. It is also what ends a connection whose
+	// client stopped reading (there is no write deadline). Zero disables
+	// reaping. Default: 10 minutes.
 	IdleTimeout time.Duration
 
 	// MaxConnections caps open client connections; a connection accepted

@@ -66,7 +66,7 @@ type env struct {
 	order   []string       // echo handler calls in call order
 }
 
-func startEnv(t *testing.T, mod func(*Config)) *env {
+func startEnv(t testing.TB, mod func(*Config), extra ...protocol.API) *env {
 	t.Helper()
 	e := &env{
 		metrics: prometheus.NewRegistry(),
@@ -82,6 +82,9 @@ func startEnv(t *testing.T, mod func(*Config)) *env {
 	reg.Register(av)
 	reg.Register(protocol.API{Key: 3, MinVersion: 0, MaxVersion: 12, Handle: e.metadataHandler})
 	reg.Register(protocol.API{Key: 32, MinVersion: 0, MaxVersion: 4, Handle: e.echoHandler})
+	for _, api := range extra {
+		reg.Register(api)
+	}
 
 	cfg := DefaultConfig()
 	cfg.ListenAddrs = []string{"127.0.0.1:0"}
@@ -222,13 +225,13 @@ func (e *env) closedFor(reason string) float64 {
 
 // rawConn is a hand-driven client connection.
 type rawConn struct {
-	t    *testing.T
+	t    testing.TB
 	nc   net.Conn
 	corr int32
 	f    *kmsg.RequestFormatter
 }
 
-func dialRaw(t *testing.T, addr string) *rawConn {
+func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, testTimeout)
 	if err != nil {
