@@ -17,6 +17,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -65,8 +67,10 @@ type Backend struct {
 	closed   bool
 	dialing  chan struct{} // closed when the connect in progress ends
 	dialFail time.Time     // last failed connect, to pace retries
+	dialErr  error         // its error
 
-	leader leaderTracker
+	leader  leaderTracker
+	renewer renewer
 }
 
 // New returns a Backend for cfg and starts its fencer. It does not wait for
@@ -92,13 +96,13 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		ctx:    bctx,
 		cancel: cancel,
 	}
-	b.leader.holdFor = time.Duration(b.ttl) * time.Second
+	// A full session timeout in which heartbeats can get through: from the
+	// first answer of the new term, plus one attempt that may have been
+	// stuck on the old leader when it came.
+	b.leader.holdFor = time.Duration(b.ttl)*time.Second + b.attemptTimeout()
 	b.leader.log = b.log
-	// Connect now if etcd answers; otherwise the first call (or the
-	// fencer) connects later.
-	if _, err := b.client(ctx); err != nil {
-		b.log.Warn("etcd not reachable yet; will keep trying", "endpoints", strings.Join(cfg.Endpoints, ","), "err", err)
-	}
+	b.renewer.b = b
+	// The fencer connects at once, in the background; calls wait for it.
 	b.goBackground(b.runFencer)
 	return b, nil
 }
@@ -132,9 +136,10 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 }
 
 // client returns the etcd client, connecting first if needed. Connecting
-// fails only when authentication (username/password) cannot reach etcd;
-// without auth the client connects lazily and never fails here. One caller
-// connects at a time; the others wait for it or for their ctx.
+// runs on its own goroutine, one at a time, and callers wait for it at
+// most until their ctx ends. It fails only when authentication
+// (username/password) cannot reach etcd or is refused; without auth the
+// client connects lazily and never fails here.
 func (b *Backend) client(ctx context.Context) (*clientv3.Client, error) {
 	for {
 		b.mu.Lock()
@@ -147,42 +152,45 @@ func (b *Backend) client(ctx context.Context) (*clientv3.Client, error) {
 			b.mu.Unlock()
 			return cli, nil
 		}
-		if wait := b.dialing; wait != nil {
-			b.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, b.wrap(ctx, "connect", ctx.Err())
+		wait := b.dialing
+		if wait == nil {
+			if !b.dialFail.IsZero() && time.Since(b.dialFail) < 200*time.Millisecond {
+				err := b.dialErr
+				b.mu.Unlock()
+				return nil, fmt.Errorf("etcdmeta: connecting to etcd at %s: %w: %w", b.endpoints(), err, metadata.ErrUnavailable)
+			}
+			wait = make(chan struct{})
+			b.dialing = wait
+			if !b.goLocked(func() { b.connect(wait) }) {
+				b.dialing = nil
+				b.mu.Unlock()
+				return nil, errClosed
 			}
 		}
-		if !b.dialFail.IsZero() && time.Since(b.dialFail) < 200*time.Millisecond {
-			b.mu.Unlock()
-			return nil, fmt.Errorf("etcdmeta: connecting to etcd at %s failed moments ago: %w", b.endpoints(), metadata.ErrUnavailable)
-		}
-		dialing := make(chan struct{})
-		b.dialing = dialing
 		b.mu.Unlock()
-
-		cli, err := b.dial()
-
-		b.mu.Lock()
-		b.dialing = nil
-		close(dialing)
-		switch {
-		case err != nil:
-			b.dialFail = time.Now()
-		case b.closed:
-			err = errClosed
-			cli.Close() //nolint:errcheck // closing a client nobody used
-		default:
-			b.cli = cli
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, b.wrap(ctx, "connect", ctx.Err())
 		}
-		b.mu.Unlock()
-		if err != nil {
-			return nil, b.wrap(ctx, "connect", err)
-		}
-		return cli, nil
+	}
+}
+
+// connect dials etcd and publishes the outcome; done is closed after.
+func (b *Backend) connect(done chan struct{}) {
+	cli, err := b.dial()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	defer close(done)
+	b.dialing = nil
+	switch {
+	case err != nil:
+		b.dialFail, b.dialErr = time.Now(), err
+		b.log.Warn("connecting to etcd failed; will retry", "endpoints", b.endpoints(), "err", err)
+	case b.closed:
+		cli.Close() //nolint:errcheck // closing a client nobody used
+	default:
+		b.cli = cli
 	}
 }
 
@@ -202,14 +210,30 @@ func (b *Backend) dial() (*clientv3.Client, error) {
 		Password:             b.cfg.Password,
 		Context:              b.ctx,
 		Logger:               zap.NewNop(),
+		// gRPC's default reconnect backoff grows to two minutes; an etcd
+		// member that comes back must be used again within seconds.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: b.cfg.DialTimeout,
+		})},
 	})
 }
+
+// touch is the operation every transaction that changes contract state
+// carries: a put of the changed key, whose mod revision is thereby the
+// revision of the last contract change (see Snapshot).
+func (b *Backend) touch() clientv3.Op { return clientv3.OpPut(b.keys.changed(), "") }
 
 // goBackground runs f on a goroutine owned by the backend (Close waits for
 // it) and reports whether it did: after Close it does not.
 func (b *Backend) goBackground(f func()) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.goLocked(f)
+}
+
+// goLocked is goBackground with b.mu held.
+func (b *Backend) goLocked(f func()) bool {
 	if b.closed {
 		return false
 	}
@@ -290,6 +314,19 @@ func transient(err error) bool {
 	return true
 }
 
+// attemptTimeout bounds one attempt of a call (each call is a loop of
+// attempts within its context and the request timeout): an attempt stuck
+// on a member that lost its leader is abandoned and retried, so a call in
+// flight when etcd's leader dies succeeds once a new leader is elected.
+func (b *Backend) attemptTimeout() time.Duration {
+	return max(time.Second, b.cfg.RequestTimeout/3)
+}
+
+// attempt returns the context of one attempt of a call with context ctx.
+func (b *Backend) attempt(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.attemptTimeout())
+}
+
 // retry decides whether a call makes another attempt after err: err must
 // be transient, the backend open and ctx must leave time for the backoff.
 // It sleeps the backoff before reporting true. Every call of the backend
@@ -297,7 +334,12 @@ func transient(err error) bool {
 // writes whose outcome is unknown are recognised by the loops (see each
 // method).
 func (b *Backend) retry(ctx context.Context, bo *backoff, what string, err error) bool {
-	if !transient(err) || b.ctx.Err() != nil || ctx.Err() != nil {
+	if b.ctx.Err() != nil || ctx.Err() != nil {
+		return false
+	}
+	// An attempt's own timeout, while the call has time left, is transient.
+	attemptEnded := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	if !attemptEnded && !transient(err) {
 		return false
 	}
 	d := bo.next()
@@ -353,7 +395,10 @@ func (b *Backend) Info(ctx context.Context) (metadata.Info, error) {
 	bo := &backoff{max: 500 * time.Millisecond}
 	var ml *clientv3.MemberListResponse
 	for {
-		if ml, err = cli.MemberList(ctx); err == nil {
+		actx, cancel := b.attempt(ctx)
+		ml, err = cli.MemberList(actx)
+		cancel()
+		if err == nil {
 			break
 		}
 		if !b.retry(ctx, bo, "info", err) {
@@ -428,7 +473,9 @@ func (b *Backend) Compact(ctx context.Context, rev metadata.Revision) error {
 	defer done()
 	bo := &backoff{max: 500 * time.Millisecond}
 	for {
-		_, err := cli.Compact(ctx, int64(rev))
+		actx, cancel := b.attempt(ctx)
+		_, err := cli.Compact(actx, int64(rev))
+		cancel()
 		switch {
 		case err == nil, errors.Is(err, rpctypes.ErrCompacted):
 			return nil

@@ -119,18 +119,11 @@ func (b *Backend) reattach(ctx context.Context, cli *clientv3.Client, id int32, 
 	return true, ttl, nil
 }
 
-// keepAlive renews the lease of session key sess. ok is false when the
-// lease is gone (the key is being deleted).
+// keepAlive renews the lease of session key sess (renew.go). ok is false
+// when the lease is gone (the key is being deleted).
 func (b *Backend) keepAlive(ctx context.Context, cli *clientv3.Client, sess *mvccpb.KeyValue) (ok bool, ttl int64, err error) {
-	resp, err := cli.KeepAliveOnce(ctx, clientv3.LeaseID(sess.Lease))
-	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-		return false, 0, nil
-	}
-	if err != nil {
-		return false, 0, err
-	}
-	b.leader.observe(resp.ResponseHeader)
-	return true, resp.TTL, nil
+	ttl, ok, err = b.renewer.renew(ctx, cli, clientv3.LeaseID(sess.Lease))
+	return ok, ttl, err
 }
 
 // pause waits d or until ctx ends.
@@ -162,7 +155,9 @@ func (b *Backend) RegisterBroker(ctx context.Context, reg metadata.BrokerRegistr
 	defer done()
 	bo := &backoff{max: 500 * time.Millisecond}
 	for {
-		br, ok, err := b.registerOnce(ctx, cli, reg)
+		actx, cancel := b.attempt(ctx)
+		br, ok, err := b.registerOnce(actx, cli, reg)
+		cancel()
 		if err != nil {
 			if errors.Is(err, metadata.ErrDuplicateBroker) {
 				return metadata.Broker{}, fmt.Errorf("etcdmeta: %s: %w", what, err)
@@ -212,6 +207,7 @@ func (b *Backend) registerOnce(ctx context.Context, cli *clientv3.Client, reg me
 	resp, err := cli.Txn(ctx).If(b.unchanged(reg.ID, v)...).Then(
 		clientv3.OpPut(b.keys.broker(reg.ID), mustJSON(newBrokerRecord(reg))),
 		clientv3.OpPut(b.keys.session(reg.ID), "", clientv3.WithLease(lease)),
+		b.touch(),
 	).Commit()
 	if err != nil {
 		// Unknown outcome: the next attempt reads what happened.
@@ -249,7 +245,9 @@ func (b *Backend) Heartbeat(ctx context.Context, id int32, epoch int64) (metadat
 	defer done()
 	bo := &backoff{max: 500 * time.Millisecond}
 	for {
-		res, ok, err := b.heartbeatOnce(ctx, cli, id, epoch)
+		actx, cancel := b.attempt(ctx)
+		res, ok, err := b.heartbeatOnce(actx, cli, id, epoch)
+		cancel()
 		if err != nil {
 			if errors.Is(err, metadata.ErrFenced) || errors.Is(err, metadata.ErrStaleEpoch) {
 				return metadata.HeartbeatResult{}, fmt.Errorf("etcdmeta: %s: %w", what, err)
@@ -308,7 +306,9 @@ func (b *Backend) UnregisterBroker(ctx context.Context, id int32, epoch int64) e
 	defer done()
 	bo := &backoff{max: 500 * time.Millisecond}
 	for {
-		ok, err := b.unregisterOnce(ctx, cli, id, epoch)
+		actx, cancel := b.attempt(ctx)
+		ok, err := b.unregisterOnce(actx, cli, id, epoch)
+		cancel()
 		if err != nil {
 			if errors.Is(err, metadata.ErrStaleEpoch) {
 				return fmt.Errorf("etcdmeta: %s: %w", what, err)
@@ -338,6 +338,7 @@ func (b *Backend) unregisterOnce(ctx context.Context, cli *clientv3.Client, id i
 	resp, err := cli.Txn(ctx).If(b.unchanged(id, v)...).Then(
 		clientv3.OpDelete(b.keys.broker(id)),
 		clientv3.OpDelete(b.keys.session(id)),
+		b.touch(),
 	).Commit()
 	if err != nil {
 		return false, err

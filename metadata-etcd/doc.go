@@ -18,11 +18,13 @@
 // # Revisions
 //
 // A metadata.Revision is an etcd revision: a change is one etcd transaction
-// and its revision is the transaction's header revision. A Snapshot's
-// revision is the header revision of its (linearizable) range read. Watch
-// delivers one batch per etcd revision that changes contract state;
-// revisions that only touch session keys, or another prefix, are skipped,
-// so revisions are increasing but not contiguous. Compaction (Compact, or
+// and its revision is the transaction's header revision. Watch delivers one
+// batch per etcd revision that changes contract state; revisions that only
+// touch session keys, or another prefix, are skipped, so revisions are
+// increasing but not contiguous. Every changing transaction also writes
+// the key P changed, so a Snapshot (a linearizable range read at etcd
+// revision H) reports the revision of the last change at H, not H: every
+// revision a caller sees is one a watch delivers. Compaction (Compact, or
 // etcd's --auto-compaction-*) makes older resume points fail with
 // metadata.ErrCompacted; etcd's history is shared by every prefix, so
 // compacting is cluster-wide.
@@ -42,6 +44,8 @@
 //	P partitions/<t>/<first>   {"changed","p":[{"r","l","le",      -        CreateTopic, AlterPartition,
 //	                            "i","pe"}, ...]}                            DeleteTopic
 //	P producer-ids             next free producer id, decimal      -        AllocateProducerIDs
+//	P changed                  "" (its mod revision is the last    -        every changing
+//	                            change's revision)                          transaction
 //
 // <id> is the broker id as 10 decimal digits, <t> the topic name
 // path-escaped (url.PathEscape), <first> the first partition of the key as
@@ -57,13 +61,13 @@
 // # Topics and etcd's transaction limits
 //
 // A topic is created in ONE transaction guarded by the absence of its
-// record: the record plus its partition keys. etcd limits a transaction to
-// --max-txn-ops operations (default 128) and a request to
-// --max-request-bytes (default 1.5 MiB). A topic of up to max-txn-ops - 1
-// partitions (127) gets one key per partition. A larger topic groups its
-// partitions into chunks of ceil(n / (max-txn-ops - 1)) consecutive
-// partitions per key, so that the record and every chunk still fit one
-// transaction: 5000 partitions are 125 keys of 40 partitions. Each
+// record: the record, the changed key and its partition keys. etcd limits
+// a transaction to --max-txn-ops operations (default 128) and a request to
+// --max-request-bytes (default 1.5 MiB). A topic of up to max-txn-ops - 2
+// partitions (126) gets one key per partition. A larger topic groups its
+// partitions into chunks of ceil(n / (max-txn-ops - 2)) consecutive
+// partitions per key, so that everything still fits one transaction: 5000
+// partitions are 125 keys of 40 partitions (127 operations). Each
 // partition costs about 45 bytes, so with the default request limit a
 // topic of about 30000 partitions (3 replicas) is the largest one etcd
 // accepts; beyond, CreateTopic fails with metadata.ErrInvalid naming the
@@ -88,8 +92,9 @@
 // deletes the session key; every node's fencer then races to commit the
 // fence (the record rewritten with "fenced": true), one broker per
 // transaction, with compares that let exactly one commit. After an etcd
-// leader change the fencers hold off for a session timeout (see fencer.go
-// for why: etcd issue 15247). See brokers.go for the session invariants.
+// leader change the fencers hold off for a session timeout plus one call
+// attempt (see fencer.go for why: etcd issue 15247). See brokers.go for the
+// session invariants.
 //
 // # Settings
 //

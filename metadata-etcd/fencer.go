@@ -28,10 +28,12 @@ import (
 // leader restarts every lease with its full TTL, and an etcd leader that
 // stalled (slow disk, CPU starvation) could revoke every lease at once when
 // it resumed, before learning it was deposed (etcd issue 15247, fixed in
-// etcd 3.5.13 and 3.4.32 by checking leadership before revoking). To give
-// every broker a full timeout after an etcd leader change whatever the etcd
-// version, the fencer tracks the raft term in the headers of etcd's
-// responses and, when it rises, fences nothing for one session timeout.
+// 2024 patch releases of etcd 3.4 and 3.5 by checking leadership before
+// revoking). And heartbeats in flight when the leader changed may be stuck
+// until their attempt times out. To give every broker a full timeout after
+// an etcd leader change whatever the etcd version, the fencer tracks the
+// raft term in the headers of etcd's responses and, when it rises, fences
+// nothing for one session timeout plus one call attempt.
 // Brokers whose leases were revoked in the stall heartbeat meanwhile and
 // re-attach a new lease to their unfenced session (brokers.go); brokers
 // that are really gone are fenced when the hold-off ends.
@@ -151,7 +153,7 @@ func (b *Backend) fenceDue() time.Duration {
 		tr, err := cli.Txn(ctx).If(
 			clientv3.Compare(clientv3.ModRevision(b.keys.broker(id)), "=", d.kv.ModRevision),
 			clientv3.Compare(clientv3.ModRevision(b.keys.session(id)), "=", 0),
-		).Then(clientv3.OpPut(b.keys.broker(id), encodeBroker(fenced))).Commit()
+		).Then(clientv3.OpPut(b.keys.broker(id), encodeBroker(fenced)), b.touch()).Commit()
 		if err != nil {
 			if b.ctx.Err() == nil {
 				b.log.Debug("fencer: fence failed", "broker", id, "err", err)

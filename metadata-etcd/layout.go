@@ -25,6 +25,7 @@ const (
 	dirTopics     = "topics/"
 	dirPartitions = "partitions/"
 	keyProducerID = "producer-ids"
+	keyChanged    = "changed"
 )
 
 // layout names the keys of one cluster.
@@ -35,6 +36,7 @@ func (l layout) session(id int32) string { return l.prefix + dirSessions + fmt.S
 func (l layout) brokers() string         { return l.prefix + dirBrokers }
 func (l layout) sessions() string        { return l.prefix + dirSessions }
 func (l layout) producerIDs() string     { return l.prefix + keyProducerID }
+func (l layout) changed() string         { return l.prefix + keyChanged }
 func (l layout) topic(name string) string {
 	return l.prefix + dirTopics + url.PathEscape(name)
 }
@@ -59,6 +61,7 @@ const (
 	kindTopic
 	kindChunk
 	kindProducerIDs
+	kindChanged
 )
 
 // parsedKey is a key under the prefix, taken apart.
@@ -86,6 +89,8 @@ func (l layout) parse(key []byte) parsedKey {
 	switch {
 	case rel == keyProducerID:
 		return parsedKey{kind: kindProducerIDs}
+	case rel == keyChanged:
+		return parsedKey{kind: kindChanged}
 	case strings.HasPrefix(rel, dirBrokers):
 		if id, ok := parseID(rel[len(dirBrokers):]); ok {
 			return parsedKey{kind: kindBroker, id: id}
@@ -268,11 +273,12 @@ func assembleTopic(tkv *mvccpb.KeyValue, chunks map[int]*mvccpb.KeyValue) (metad
 }
 
 // chunkSize is how many partitions a topic of n partitions puts in one key:
-// 1 (a key per partition) while the topic record and one key per partition
-// fit in one transaction of maxOps operations, otherwise as few as make
-// the chunks fit.
+// 1 (a key per partition) while the topic record, the changed key and one
+// key per partition fit in one transaction of maxOps operations, otherwise
+// as few as make the chunks fit.
 func chunkSize(n, maxOps int) int {
-	return max(1, (n+maxOps-2)/(maxOps-1))
+	room := maxOps - 2
+	return max(1, (n+room-1)/room)
 }
 
 func mustJSON(v any) string {

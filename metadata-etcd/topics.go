@@ -48,8 +48,8 @@ func (b *Backend) CreateTopic(ctx context.Context, spec metadata.TopicSpec) (met
 	}
 	rec := topicRecord{Name: spec.Name, ID: hex.EncodeToString(spec.ID[:]), Configs: spec.Configs, Partitions: n, ChunkSize: size}
 	tkey, tval := b.keys.topic(spec.Name), mustJSON(rec)
-	ops := []clientv3.Op{clientv3.OpPut(tkey, tval)}
-	bytes := txnOverhead + len(tkey) + len(tval) + opOverhead
+	ops := []clientv3.Op{clientv3.OpPut(tkey, tval), b.touch()}
+	bytes := txnOverhead + len(tkey) + len(tval) + len(b.keys.changed()) + 2*opOverhead
 	for first := 0; first < n; first += size {
 		c := chunkRecord{Changed: -1}
 		for _, p := range t.Partitions[first:min(first+size, n)] {
@@ -73,11 +73,13 @@ func (b *Backend) CreateTopic(ctx context.Context, spec metadata.TopicSpec) (met
 	// with our id afterwards means that commit went through.
 	unknown := false
 	for {
-		resp, err := cli.Txn(ctx).
+		actx, cancel := b.attempt(ctx)
+		resp, err := cli.Txn(actx).
 			If(clientv3.Compare(clientv3.CreateRevision(tkey), "=", 0)).
 			Then(ops...).
 			Else(clientv3.OpGet(tkey), clientv3.OpGet(b.keys.partitions(spec.Name), clientv3.WithPrefix())).
 			Commit()
+		cancel()
 		if err != nil {
 			unknown = true
 			if b.retry(ctx, bo, what, err) {
@@ -186,10 +188,12 @@ func (b *Backend) DeleteTopic(ctx context.Context, name string) error {
 	bo := &backoff{max: 500 * time.Millisecond}
 	unknown := false // a delete's outcome is unknown
 	for {
-		resp, err := cli.Txn(ctx).
+		actx, cancel := b.attempt(ctx)
+		resp, err := cli.Txn(actx).
 			If(clientv3.Compare(clientv3.CreateRevision(tkey), ">", 0)).
-			Then(clientv3.OpDelete(tkey), clientv3.OpDelete(b.keys.partitions(name), clientv3.WithPrefix())).
+			Then(clientv3.OpDelete(tkey), clientv3.OpDelete(b.keys.partitions(name), clientv3.WithPrefix()), b.touch()).
 			Commit()
+		cancel()
 		if err != nil {
 			unknown = true
 			if b.retry(ctx, bo, what, err) {
@@ -229,7 +233,9 @@ func (b *Backend) AlterPartition(ctx context.Context, ch metadata.PartitionChang
 	// stored afterwards means that attempt went through.
 	var wrote *partitionRecord
 	for {
-		part, ok, err := b.alterOnce(ctx, cli, ch, &wrote)
+		actx, cancel := b.attempt(ctx)
+		part, ok, err := b.alterOnce(actx, cli, ch, &wrote)
+		cancel()
 		if err != nil {
 			if errors.Is(err, metadata.ErrUnknownTopic) || errors.Is(err, metadata.ErrInvalid) || errors.Is(err, metadata.ErrStaleEpoch) {
 				return metadata.Partition{}, fmt.Errorf("etcdmeta: %s: %w", what, err)
@@ -311,7 +317,7 @@ func (b *Backend) alterOnce(ctx context.Context, cli *clientv3.Client, ch metada
 	chunk.Changed = p
 	wr, err := cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(string(ckv.Key)), "=", ckv.ModRevision)).
-		Then(clientv3.OpPut(string(ckv.Key), mustJSON(chunk))).
+		Then(clientv3.OpPut(string(ckv.Key), mustJSON(chunk)), b.touch()).
 		Commit()
 	if err != nil {
 		*wrote = &next
@@ -352,7 +358,9 @@ func (b *Backend) AllocateProducerIDs(ctx context.Context, n int) (int64, error)
 	key := b.keys.producerIDs()
 	bo := &backoff{max: 500 * time.Millisecond}
 	for {
-		first, ok, err := b.allocateOnce(ctx, cli, key, n)
+		actx, cancel := b.attempt(ctx)
+		first, ok, err := b.allocateOnce(actx, cli, key, n)
+		cancel()
 		if err != nil {
 			if b.retry(ctx, bo, what, err) {
 				continue
@@ -388,7 +396,7 @@ func (b *Backend) allocateOnce(ctx context.Context, cli *clientv3.Client, key st
 	}
 	wr, err := cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).
-		Then(clientv3.OpPut(key, strconv.FormatInt(first+int64(n), 10))).
+		Then(clientv3.OpPut(key, strconv.FormatInt(first+int64(n), 10)), b.touch()).
 		Commit()
 	if err != nil {
 		return 0, false, err

@@ -17,9 +17,15 @@ import (
 // snapshotPage is how many keys one range request of a Snapshot reads.
 const snapshotPage = 1000
 
-// Snapshot reads every key under the prefix at one etcd revision (a
-// linearizable range, paged at that revision) and decodes the state;
-// State.Revision is that revision. See metadata.Backend.
+// Snapshot reads every key under the prefix at one etcd revision H (a
+// linearizable range, paged at that revision) and decodes the state. See
+// metadata.Backend. State.Revision is the revision of the last contract
+// change at H (the changed key's mod revision; H itself for a prefix
+// never written): the state at H is the state at that revision, and
+// revisions after it up to H changed nothing of this cluster (session keys,
+// other prefixes). So every revision a caller ever sees is the revision of
+// a change of this cluster, and a watch from a Snapshot's revision
+// delivers a batch at every later revision it waits for.
 func (b *Backend) Snapshot(ctx context.Context) (metadata.State, error) {
 	cli, ctx, done, err := b.op(ctx, "snapshot")
 	if err != nil {
@@ -28,7 +34,9 @@ func (b *Backend) Snapshot(ctx context.Context) (metadata.State, error) {
 	defer done()
 	bo := &backoff{max: 500 * time.Millisecond}
 	for {
-		rev, kvs, err := b.readAll(ctx, cli)
+		actx, cancel := b.attempt(ctx)
+		rev, kvs, err := b.readAll(actx, cli)
+		cancel()
 		if err != nil {
 			// A compaction between the pages of a read: read again at a
 			// newer revision.
@@ -42,6 +50,11 @@ func (b *Backend) Snapshot(ctx context.Context) (metadata.State, error) {
 			return metadata.State{}, b.corrupt("snapshot", err)
 		}
 		st.Revision = metadata.Revision(rev)
+		for _, kv := range kvs {
+			if b.keys.parse(kv.Key).kind == kindChanged {
+				st.Revision = metadata.Revision(kv.ModRevision)
+			}
+		}
 		return st, nil
 	}
 }
@@ -126,57 +139,89 @@ func (b *Backend) decodeState(kvs []*mvccpb.KeyValue) (metadata.State, error) {
 // When the etcd stream breaks (a member down, the network, a lost leader),
 // the watch resumes by itself from the last revision it delivered, on any
 // endpoint, until ctx ends: nothing is lost or repeated. A resume point
-// that etcd compacted meanwhile ends the stream with an ErrCompacted batch.
-// Watch returns ErrCompacted itself if from is compacted at the call; a from
-// after the current revision waits for it. When the backend closes, the
+// that etcd compacted meanwhile ends the stream with an ErrCompacted batch,
+// unless this cluster did not change since (then nothing was lost and the
+// stream goes on from etcd's current revision). Likewise Watch returns
+// ErrCompacted itself if from is compacted at the call and this cluster
+// changed after it; a from after the current revision waits for it. When the backend closes, the
 // stream ends with an ErrUnavailable batch; when ctx ends it just closes.
 func (b *Backend) Watch(ctx context.Context, from metadata.Revision) (<-chan metadata.WatchBatch, error) {
 	what := fmt.Sprintf("watch from revision %d", from)
 	if from < 0 {
 		return nil, fmt.Errorf("etcdmeta: %s: %w", what, metadata.ErrInvalid)
 	}
-	if err := b.checkNotCompacted(ctx, int64(from)); err != nil {
+	next, err := b.startAt(ctx, int64(from))
+	if err != nil {
 		return nil, err
 	}
 	out := make(chan metadata.WatchBatch, 16)
-	if !b.goBackground(func() { b.runWatch(ctx, int64(from)+1, out) }) {
+	if !b.goBackground(func() { b.runWatch(ctx, next, out) }) {
 		return nil, fmt.Errorf("etcdmeta: %s: %w", what, errClosed)
 	}
 	return out, nil
 }
 
-// checkNotCompacted fails with ErrCompacted if etcd no longer has revision
-// rev, that is if rev is before etcd's compaction revision C. etcd's watch
-// alone would accept a start at C, i.e. Watch(C-1), although history up to
-// C is gone (Compact(C) discards it in the contract's terms). A future
-// revision is fine.
-func (b *Backend) checkNotCompacted(ctx context.Context, rev int64) error {
+// startAt returns the etcd revision a watch from rev starts at: rev+1,
+// unless etcd no longer has revision rev, that is if rev is before etcd's
+// compaction revision C (etcd's own watch would accept a start at C, i.e.
+// Watch(C-1), although the history up to C is gone: Compact(C) discards it
+// in the contract's terms). Then see afterCompaction. A future revision is
+// fine: the watch waits for it.
+func (b *Backend) startAt(ctx context.Context, rev int64) (int64, error) {
 	what := fmt.Sprintf("watch from revision %d", rev)
 	if rev == 0 {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("etcdmeta: %s: %w", what, err)
+			return 0, fmt.Errorf("etcdmeta: %s: %w", what, err)
 		}
-		return nil
+		return 1, nil
 	}
 	cli, octx, done, err := b.op(ctx, what)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer done()
 	bo := &backoff{max: 500 * time.Millisecond}
 	for {
-		resp, err := cli.Get(octx, b.keys.producerIDs(), clientv3.WithRev(rev), clientv3.WithCountOnly())
+		actx, cancel := b.attempt(octx)
+		resp, err := cli.Get(actx, b.keys.changed(), clientv3.WithRev(rev), clientv3.WithCountOnly())
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			var next int64
+			if next, err = b.afterCompaction(actx, cli, rev); err == nil {
+				cancel()
+				return next, nil
+			}
+		}
+		cancel()
 		switch {
 		case err == nil:
 			b.leader.observe(resp.Header)
-			return nil
+			return rev + 1, nil
 		case errors.Is(err, rpctypes.ErrFutureRev):
-			return nil
+			return rev + 1, nil
+		case errors.Is(err, metadata.ErrCompacted):
+			return 0, fmt.Errorf("etcdmeta: %s: %w", what, err)
 		case b.retry(octx, bo, what, err):
 			continue
 		}
-		return b.wrap(octx, what, err)
+		return 0, b.wrap(octx, what, err)
 	}
+}
+
+// afterCompaction is where a stream that delivered everything up to rev
+// goes on when etcd compacted its history past rev: if this cluster did not
+// change after rev (the changed key's mod revision is at most rev), at
+// etcd's current revision + 1, as nothing was lost; otherwise the stream
+// cannot go on: ErrCompacted.
+func (b *Backend) afterCompaction(ctx context.Context, cli *clientv3.Client, rev int64) (int64, error) {
+	resp, err := cli.Get(ctx, b.keys.changed())
+	if err != nil {
+		return 0, err
+	}
+	b.leader.observe(resp.Header)
+	if len(resp.Kvs) > 0 && resp.Kvs[0].ModRevision > rev {
+		return 0, fmt.Errorf("history after revision %d compacted, and changed at %d: %w", rev, resp.Kvs[0].ModRevision, metadata.ErrCompacted)
+	}
+	return resp.Header.Revision + 1, nil
 }
 
 // runWatch feeds out from etcd watches of the prefix, starting at revision
@@ -229,9 +274,19 @@ func (b *Backend) runWatch(ctx context.Context, next int64, out chan metadata.Wa
 		for resp := range wch {
 			b.leader.observe(resp.Header)
 			if resp.CompactRevision != 0 {
-				cancel()
-				end(fmt.Errorf("etcdmeta: watch resuming at revision %d: etcd compacted its history up to %d: %w", next, resp.CompactRevision, metadata.ErrCompacted))
-				return
+				actx, acancel := b.attempt(wctxBase)
+				n, err := b.afterCompaction(actx, cli, next-1)
+				acancel()
+				if errors.Is(err, metadata.ErrCompacted) {
+					cancel()
+					end(fmt.Errorf("etcdmeta: watch resuming at revision %d: etcd compacted its history up to %d: %w", next, resp.CompactRevision, err))
+					return
+				}
+				if err == nil {
+					next = n
+				}
+				failed = fmt.Errorf("etcd compacted its history up to %d", resp.CompactRevision)
+				break
 			}
 			if err := resp.Err(); err != nil {
 				failed = err

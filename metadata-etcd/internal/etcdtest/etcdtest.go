@@ -239,6 +239,21 @@ func (c *Cluster) Kill(i int) {
 	c.halt(i, true)
 }
 
+// Disconnect drops every client connection of member i and refuses new
+// ones, while the member itself keeps running in its cluster: a network
+// cut between clients and that member. Reconnect ends it.
+func (c *Cluster) Disconnect(i int) { c.members[i].proxy.up(false) }
+
+// Reconnect lets clients reach member i again (if it runs).
+func (c *Cluster) Reconnect(i int) {
+	m := c.members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.etcd != nil {
+		m.proxy.up(true)
+	}
+}
+
 // Stop shuts member i down gracefully (a leader hands over leadership).
 func (c *Cluster) Stop(i int) {
 	c.t.Helper()
