@@ -85,7 +85,8 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.cluster = cl
-	b.proto = &protocol.Broker{NodeID: b.cfg.BrokerID, Logger: b.log.With("component", "protocol")}
+	b.proto = &protocol.Broker{NodeID: b.cfg.BrokerID, Logger: b.log.With("component", "protocol"),
+		Cluster: cl, Config: b.cfg.Protocol}
 
 	srv, err := server.New(scfg, b.proto, b.log.With("component", "server"))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/protocol"
 	"github.com/chronik-go/chronik/core/server"
 )
 
@@ -31,6 +32,10 @@ type Config struct {
 	// ListenerName is the name of the Kafka listener registered in the
 	// backend. Default "PLAINTEXT".
 	ListenerName string
+	// Protocol holds the settings the API handlers apply (topic
+	// auto-creation, default partitions and replication factor, topic
+	// config defaults).
+	Protocol protocol.Config
 }
 
 // DefaultConfig is a single broker on 127.0.0.1:9092 with data in ./data.
@@ -42,6 +47,7 @@ func DefaultConfig() Config {
 		Cluster:      cluster.DefaultConfig(),
 		HTTPAddr:     "127.0.0.1:9644",
 		ListenerName: "PLAINTEXT",
+		Protocol:     protocol.DefaultConfig(),
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/topicconfig"
 	"github.com/chronik-go/chronik/core/wire"
 )
 
@@ -30,6 +32,33 @@ type Broker struct {
 	// Registry is the set of APIs served. Nil means Default(), the
 	// registry the API files of this package register into.
 	Registry *Registry
+	// Cluster is the broker's watch-fed view of the cluster and the path of
+	// every topic admin write (through the metadata backend). Every answer
+	// that names brokers, leaders or coordinators reads its Image.
+	Cluster *cluster.Cluster
+	// Config holds the broker settings handlers apply.
+	Config Config
+}
+
+// Config holds the broker settings the API handlers apply.
+type Config struct {
+	// AutoCreateTopics creates a topic on Metadata/Produce for an unknown
+	// name (Kafka's auto.create.topics.enable).
+	AutoCreateTopics bool
+	// DefaultPartitions and DefaultReplicationFactor are used for
+	// auto-created topics and for CreateTopics requests that leave them
+	// at -1 (num.partitions, default.replication.factor).
+	DefaultPartitions        int32
+	DefaultReplicationFactor int16
+	// TopicDefaults are the broker-level defaults of topic configs
+	// (log.retention.ms, ...), as DescribeConfigs reports them.
+	TopicDefaults topicconfig.Values
+}
+
+// DefaultConfig is Kafka's defaults: auto-creation on, 1 partition,
+// replication factor 1.
+func DefaultConfig() Config {
+	return Config{AutoCreateTopics: true, DefaultPartitions: 1, DefaultReplicationFactor: 1, TopicDefaults: topicconfig.Defaults()}
 }
 
 // APIs returns b.Registry, or Default() when it is nil.
