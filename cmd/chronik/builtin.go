@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	etcdmeta "github.com/chronik-go/chronik/metadata-etcd"
 	raftmeta "github.com/chronik-go/chronik/metadata-raft"
 	"github.com/chronik-go/chronik/plugins"
 )
@@ -20,6 +21,7 @@ const pluginCommandName = "metadata-plugin"
 // builtinBackends are the metadata backends compiled into chronik.
 var builtinBackends = map[string]plugins.Factory{
 	raftmeta.Name: raftmeta.Factory,
+	etcdmeta.Name: etcdmeta.Factory,
 }
 
 func builtinNames() []string {

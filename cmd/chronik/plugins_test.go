@@ -63,6 +63,9 @@ func TestPluginsListsDiscoveredPluginsWithInfo(t *testing.T) {
 	if l := lineFor(out, "raft"); !strings.Contains(l, "(built-in)") || !strings.Contains(l, "persistence") || !strings.Contains(l, "membership") {
 		t.Errorf("built-in raft line %q", l)
 	}
+	if l := lineFor(out, "etcd"); !strings.Contains(l, "(built-in)") || !strings.Contains(l, "persistence") {
+		t.Errorf("built-in etcd line %q", l)
+	}
 	line := lineFor(out, "memory")
 	if line == "" {
 		t.Fatalf("memory plugin not listed:\n%s", out)
