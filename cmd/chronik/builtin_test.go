@@ -66,7 +66,7 @@ func TestBackendCommand(t *testing.T) {
 		t.Fatalf("backendCommand(memory) = %q %q %v, want %s", path, args, err, plugin)
 	}
 	_, _, err = backendCommand("nosuch", dir)
-	if err == nil || !strings.Contains(err.Error(), "not a built-in backend (raft") || !strings.Contains(err.Error(), dir) {
+	if err == nil || !strings.Contains(err.Error(), "not a built-in backend (etcd, raft)") || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("backendCommand(nosuch) error %v should name the built-ins and the places searched", err)
 	}
 }
