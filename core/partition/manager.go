@@ -452,6 +452,7 @@ func (m *Manager) open(t metadata.Topic, index int32, cfg TopicConfig) (*Partiti
 		log:       l,
 		logger:    logger,
 		producers: ps,
+		hwWritten: -1,
 	}
 	hw := l.LogStartOffset()
 	if ck, ok := readHW(dir); ok {
