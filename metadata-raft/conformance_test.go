@@ -16,20 +16,38 @@ import (
 
 // The conformance suite against 1, 3 and 5 nodes, three ways: the nodes
 // directly, through the plugin gRPC adapters, and as plugin subprocesses
-// (internal/raftplugin, which serves Factory). The configurations run in
-// parallel with each other (each check's cluster has its own ports and
-// directories; the checks of one configuration run one after the other).
-// With -short only the 3-node cluster runs, directly and through gRPC.
+// (internal/raftplugin, which serves Factory). The nine configurations run
+// concurrently, at most confParallel at a time, longest first (each check's
+// cluster has its own ports and directories; the checks of one
+// configuration run one after the other). With -short only the 3-node
+// cluster runs, directly and through gRPC.
 func TestConformance(t *testing.T) {
-	for _, nodes := range []int{1, 3, 5} {
-		for _, mode := range []string{"direct", "grpc", "process"} {
-			t.Run(fmt.Sprintf("%dnodes/%s", nodes, mode), func(t *testing.T) {
-				if testing.Short() && (nodes != 3 || mode == "process") {
-					t.Skip("-short: only the 3-node cluster, direct and through gRPC")
-				}
-				t.Parallel()
+	type config struct {
+		nodes int
+		mode  string
+	}
+	var configs []config
+	for _, mode := range []string{"process", "grpc", "direct"} {
+		for _, nodes := range []int{5, 3, 1} {
+			if testing.Short() && (nodes != 3 || mode == "process") {
+				continue
+			}
+			configs = append(configs, config{nodes, mode})
+		}
+	}
+	sem := make(chan struct{}, confParallel)
+	var wg sync.WaitGroup
+	for _, c := range configs {
+		wg.Add(1)
+		sem <- struct{}{}
+		// t.Run may be called from several goroutines at once; these
+		// subtests are not t.Parallel, so -parallel does not limit them.
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t.Run(fmt.Sprintf("%dnodes/%s", c.nodes, c.mode), func(t *testing.T) {
 				var h conformance.Harness
-				switch mode {
+				switch c.mode {
 				case "direct":
 					h = raftHarness{}
 				case "grpc":
@@ -43,12 +61,16 @@ func TestConformance(t *testing.T) {
 					})
 				}
 				cfg := conformance.DefaultConfig()
-				cfg.Nodes = nodes
+				cfg.Nodes = c.nodes
 				conformance.RunConfig(t, h, cfg)
 			})
-		}
+		}()
 	}
+	wg.Wait()
 }
+
+// confParallel is how many conformance configurations run at once.
+const confParallel = 4
 
 var (
 	pluginOnce sync.Once
@@ -58,17 +80,15 @@ var (
 	pluginDir string
 )
 
-// pluginBinary builds internal/raftplugin once per test binary (with -race
-// when the tests run with it) and returns its path.
+// pluginBinary builds internal/raftplugin once per test binary and returns
+// its path. It is built without -race: the same code runs race-checked in
+// the direct and gRPC modes, and race-enabled plugin processes (five per
+// check) would dominate the suite's time.
 func pluginBinary(t *testing.T) string {
 	t.Helper()
 	pluginOnce.Do(func() {
 		path := filepath.Join(pluginDir, "chronik-metadata-raft")
-		args := []string{"build", "-o", path}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		args = append(args, "github.com/chronik-go/chronik/metadata-raft/internal/raftplugin")
+		args := []string{"build", "-o", path, "github.com/chronik-go/chronik/metadata-raft/internal/raftplugin"}
 		cmd := exec.Command("go", args...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {

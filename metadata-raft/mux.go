@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -51,8 +53,8 @@ type mux struct {
 	closing  chan struct{}
 	mu       sync.Mutex
 	closed   bool
-	pending  map[net.Conn]struct{} // being classified
-	accepted map[net.Conn]struct{} // handed to a sub-listener, for Kill
+	pending  map[net.Conn]struct{}      // being classified
+	accepted map[*trackedConn]struct{} // handed to a sub-listener
 }
 
 func newMux(ln net.Listener, advertise string, log *slog.Logger) (*mux, error) {
@@ -66,7 +68,7 @@ func newMux(ln net.Listener, advertise string, log *slog.Logger) (*mux, error) {
 		log:      log,
 		closing:  make(chan struct{}),
 		pending:  map[net.Conn]struct{}{},
-		accepted: map[net.Conn]struct{}{},
+		accepted: map[*trackedConn]struct{}{},
 	}
 	if adv != nil {
 		m.advertise = adv
@@ -131,18 +133,18 @@ func (m *mux) classify(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(peekTimeout))
 	_, err := c.Read(b[:])
 	_ = c.SetReadDeadline(time.Time{})
+	tc := &trackedConn{Conn: c, m: m}
 	m.mu.Lock()
 	delete(m.pending, c)
 	closed := m.closed
 	if err == nil && !closed {
-		m.accepted[c] = struct{}{}
+		m.accepted[tc] = struct{}{}
 	}
 	m.mu.Unlock()
 	if err != nil || closed {
 		c.Close()
 		return
 	}
-	tc := &trackedConn{Conn: c, m: m}
 	switch {
 	case b[0] == forwardMagic:
 		m.fwdLn.deliver(tc)
@@ -155,12 +157,14 @@ func (m *mux) classify(c net.Conn) {
 }
 
 // Close stops accepting, closes every connection not yet handed out, and
-// waits for the mux's goroutines. With kill, it also closes every
-// connection handed out (a crash drops them all). The sub-listeners stay
+// waits for the mux's goroutines. With all, it also closes every
+// connection handed out: before raft stops, as a crash drops them; after,
+// so that no reader of an idle inbound connection outlives the node (reads
+// on them then end with io.EOF, quietly). The sub-listeners stay
 // open (Accept blocks) until their consumers close them, so that raft's
 // transport does not log a failing Accept while it is still running;
 // closeListeners closes them anyway.
-func (m *mux) Close(kill bool) error {
+func (m *mux) Close(all bool) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -171,8 +175,8 @@ func (m *mux) Close(kill bool) error {
 	for c := range m.pending {
 		c.Close()
 	}
-	var handed []net.Conn
-	if kill {
+	var handed []*trackedConn
+	if all {
 		for c := range m.accepted {
 			handed = append(handed, c)
 		}
@@ -180,6 +184,7 @@ func (m *mux) Close(kill bool) error {
 	m.mu.Unlock()
 	err := m.ln.Close()
 	for _, c := range handed {
+		c.byMux.Store(true)
 		c.Close()
 	}
 	m.wg.Wait()
@@ -197,12 +202,22 @@ type trackedConn struct {
 	net.Conn
 	m    *mux
 	once sync.Once
+	// byMux: the mux closed the connection; reads end with io.EOF.
+	byMux atomic.Bool
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.byMux.Load() {
+		err = io.EOF
+	}
+	return n, err
 }
 
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.m.mu.Lock()
-		delete(c.m.accepted, c.Conn)
+		delete(c.m.accepted, c)
 		c.m.mu.Unlock()
 	})
 	return c.Conn.Close()
@@ -241,11 +256,14 @@ func newSubListener(m *mux, addr net.Addr) *subListener {
 	return &subListener{m: m, addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
 }
 
-// deliver hands c to Accept, or closes it if the listener is closed.
+// deliver hands c to Accept, or closes it if the listener or the mux is
+// closed.
 func (l *subListener) deliver(c net.Conn) {
 	select {
 	case l.conns <- c:
 	case <-l.done:
+		c.Close()
+	case <-l.m.closing:
 		c.Close()
 	}
 }

@@ -171,7 +171,7 @@ func open(ctx context.Context, cfg metadata.Config, logger *slog.Logger, ln net.
 	hlog := plugins.NewHCLogger(slog.New(renameBuiltinKeys(logger.Handler())).With("component", "raft"))
 	store, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(o.dataDir, logStoreFile),
-		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
+		BoltOptions: &bbolt.Options{Timeout: time.Second},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("raftmeta: opening the log store in %s (is another node using it?): %w", o.dataDir, err)
@@ -205,6 +205,12 @@ func open(ctx context.Context, cfg metadata.Config, logger *slog.Logger, ln net.
 		MaxPool: 3,
 		Timeout: 5 * time.Second,
 		Logger:  hlog.Named("transport"),
+		// 1 disables pipelined replication: raft v1.7's pipeline can
+		// deadlock when a follower answers Success=false (pipelineDecode
+		// exits while a send waits on the in-flight queue), which stalls
+		// replication to that follower and hangs Shutdown. Metadata writes
+		// are few; one AppendEntries in flight per follower is plenty.
+		MaxRPCsInFlight: 1,
 	})
 	n.trans = trans
 	undo = append(undo, func() { trans.Close() })
@@ -355,7 +361,7 @@ func (n *Node) shutdown(kill bool) error {
 			errs = append(errs, fmt.Errorf("raftmeta: raft shutdown: %w", err))
 		}
 		n.raft.DeregisterObserver(n.observer)
-		if err := n.mux.Close(kill); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := n.mux.Close(true); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 		n.mux.closeListeners()
@@ -853,12 +859,20 @@ func (n *Node) Heartbeat(ctx context.Context, id int32, epoch int64) (metadata.H
 }
 
 // heartbeatLocal renews a session on this node, which must be the ready
-// leader.
-func (n *Node) heartbeatLocal(_ context.Context, id int32, epoch int64) error {
+// leader. A refusal (ErrFenced, ErrStaleEpoch) is confirmed with
+// VerifyLeader first: a deposed leader that does not know it yet must not
+// send a live broker back to registration.
+func (n *Node) heartbeatLocal(ctx context.Context, id int32, epoch int64) error {
 	if n.raft.State() != raft.Leader {
 		return errNotLeader
 	}
-	return n.sess.heartbeat(n.fsm, id, epoch)
+	err := n.sess.heartbeat(n.fsm, id, epoch)
+	if errors.Is(err, metadata.ErrFenced) || errors.Is(err, metadata.ErrStaleEpoch) {
+		if verr := n.verifyLeader(ctx); verr != nil {
+			return verr
+		}
+	}
+	return err
 }
 
 // UnregisterBroker ends the session and removes the broker; see

@@ -1,5 +1,0 @@
-//go:build race
-
-package raftmeta
-
-const raceEnabled = true
