@@ -53,7 +53,7 @@ type mux struct {
 	closing  chan struct{}
 	mu       sync.Mutex
 	closed   bool
-	pending  map[net.Conn]struct{}      // being classified
+	pending  map[net.Conn]struct{}     // being classified
 	accepted map[*trackedConn]struct{} // handed to a sub-listener
 }
 
