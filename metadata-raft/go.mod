@@ -2,14 +2,16 @@ module github.com/chronik-go/chronik/metadata-raft
 
 go 1.26.0
 
-require github.com/chronik-go/chronik/plugins v0.0.0
+require (
+	github.com/chronik-go/chronik/plugins v0.0.0
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/hashicorp/go-plugin v1.8.0 // indirect
 	github.com/hashicorp/yamux v0.1.2 // indirect
 	github.com/oklog/run v1.1.0 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 )
 
 require (
@@ -17,7 +19,7 @@ require (
 	github.com/boltdb/bolt v1.3.1 // indirect
 	github.com/chronik-go/chronik/conformance v0.0.0
 	github.com/fatih/color v1.13.0 // indirect
-	github.com/hashicorp/go-hclog v1.6.3 // indirect
+	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-immutable-radix v1.0.0 // indirect
 	github.com/hashicorp/go-metrics v0.5.4 // indirect
 	github.com/hashicorp/go-msgpack/v2 v2.1.2 // indirect
