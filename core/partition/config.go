@@ -1,22 +1,17 @@
 package partition
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chronik-go/chronik/core/commitlog"
+	"github.com/chronik-go/chronik/core/topicconfig"
 )
 
-// Defaults of Config, as Kafka's broker defaults where Kafka has one.
+// Defaults of Config, Kafka's broker defaults where Kafka has one.
 const (
-	// DefaultMaxMessageBytes is Kafka's message.max.bytes (1 MiB plus
-	// the batch overhead).
-	DefaultMaxMessageBytes = 1048588
 	// DefaultRetentionCheckInterval is log.retention.check.interval.ms.
 	DefaultRetentionCheckInterval = 5 * time.Minute
 	// DefaultMaxFetchBytes is fetch.max.bytes: the most a Fetch response
@@ -30,27 +25,24 @@ const (
 	DefaultProducerIDExpiration = 24 * time.Hour
 )
 
-// Config configures a Manager. Log, MaxMessageBytes, LogAppendTime and
-// MinInsyncReplicas are the broker-level defaults of the topic configs
-// (Kafka's log.* broker settings); a topic's own configs override them.
+// Config configures a Manager.
 type Config struct {
 	// DataDir holds one directory per hosted partition,
 	// <topic>-<partition>. Required.
 	DataDir string
-	// Log is the default log configuration: segment.bytes, segment.ms,
-	// retention.ms, retention.bytes, index.interval.bytes and the flush
-	// policy.
+	// TopicDefaults are the broker-level defaults of the topic configs
+	// (retention.ms, retention.bytes, segment.bytes, segment.ms,
+	// max.message.bytes, message.timestamp.type, min.insync.replicas):
+	// the values DescribeConfigs reports (protocol.Config.TopicDefaults).
+	// A topic's own configs override them.
+	TopicDefaults topicconfig.Values
+	// Log gives the log settings that are not topic configs: the flush
+	// policy and interval, and the index interval. Its segment and
+	// retention fields are ignored: they come from TopicDefaults and the
+	// topic's configs.
 	Log commitlog.Config
-	// MaxMessageBytes is the default max.message.bytes: the largest
-	// record batch accepted.
-	MaxMessageBytes int
-	// LogAppendTime is the default message.timestamp.type: true for
-	// LogAppendTime, false for CreateTime.
-	LogAppendTime bool
-	// MinInsyncReplicas is the default min.insync.replicas (>= 1).
-	MinInsyncReplicas int
-	// RetentionCheckInterval is how often retention is enforced and idle
-	// producers are expired.
+	// RetentionCheckInterval is how often retention is enforced, idle
+	// producers are expired and high watermarks are checkpointed.
 	RetentionCheckInterval time.Duration
 	// MaxFetchBytes caps a Fetch response (fetch.max.bytes) and every
 	// partition's share of it.
@@ -66,9 +58,8 @@ type Config struct {
 // DataDir.
 func DefaultConfig() Config {
 	return Config{
+		TopicDefaults:          topicconfig.Defaults(),
 		Log:                    commitlog.DefaultConfig(),
-		MaxMessageBytes:        DefaultMaxMessageBytes,
-		MinInsyncReplicas:      1,
 		RetentionCheckInterval: DefaultRetentionCheckInterval,
 		MaxFetchBytes:          DefaultMaxFetchBytes,
 		ProducerIDBlockSize:    DefaultProducerIDBlockSize,
@@ -84,10 +75,6 @@ func (c *Config) Validate() error {
 	switch {
 	case c.DataDir == "":
 		return bad("no data directory")
-	case c.MaxMessageBytes <= 0:
-		return bad("max message bytes %d must be positive", c.MaxMessageBytes)
-	case c.MinInsyncReplicas < 1:
-		return bad("min insync replicas %d must be at least 1", c.MinInsyncReplicas)
 	case c.RetentionCheckInterval <= 0:
 		return bad("retention check interval %v must be positive", c.RetentionCheckInterval)
 	case c.MaxFetchBytes <= 0:
@@ -97,7 +84,11 @@ func (c *Config) Validate() error {
 	case c.ProducerIDExpiration <= 0:
 		return bad("producer id expiration %v must be positive", c.ProducerIDExpiration)
 	}
-	if err := c.Log.Validate(); err != nil {
+	if err := topicconfig.Validate(c.TopicDefaults.Strings()); err != nil {
+		return fmt.Errorf("%w: topic defaults: %w", ErrInvalidConfig, err)
+	}
+	d := c.Resolve(c.TopicDefaults)
+	if err := d.Log.Validate(); err != nil {
 		return fmt.Errorf("%w: log: %w", ErrInvalidConfig, err)
 	}
 	if _, err := filepath.Abs(c.DataDir); err != nil {
@@ -106,35 +97,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Topic config names this package implements (Kafka's names).
-const (
-	ConfigRetentionMs          = "retention.ms"
-	ConfigRetentionBytes       = "retention.bytes"
-	ConfigSegmentBytes         = "segment.bytes"
-	ConfigSegmentMs            = "segment.ms"
-	ConfigIndexIntervalBytes   = "index.interval.bytes"
-	ConfigMaxMessageBytes      = "max.message.bytes"
-	ConfigMessageTimestampType = "message.timestamp.type"
-	ConfigMinInsyncReplicas    = "min.insync.replicas"
-	ConfigCleanupPolicy        = "cleanup.policy"
-)
-
-// TopicConfigNames lists the topic configs that take effect, in a stable
-// order.
-var TopicConfigNames = []string{
-	ConfigCleanupPolicy,
-	ConfigIndexIntervalBytes,
-	ConfigMaxMessageBytes,
-	ConfigMessageTimestampType,
-	ConfigMinInsyncReplicas,
-	ConfigRetentionBytes,
-	ConfigRetentionMs,
-	ConfigSegmentBytes,
-	ConfigSegmentMs,
-}
-
-// TopicConfig is the effective configuration of a topic's partitions: the
-// Manager's defaults overridden by the topic's configs.
+// TopicConfig is the effective configuration of a topic's partitions.
 type TopicConfig struct {
 	// Log is the log configuration (SetConfig).
 	Log commitlog.Config
@@ -146,167 +109,27 @@ type TopicConfig struct {
 	MinInsyncReplicas int
 }
 
-// Defaults returns the topic configuration of a topic without configs of
-// its own.
-func (c *Config) Defaults() TopicConfig {
+// Resolve turns resolved topic config values (topicconfig.Resolve over
+// TopicDefaults) into the partitions' configuration: the log settings of
+// Log with the segment and retention values of v. segment.bytes is raised
+// to commitlog.MinSegmentBytes (Kafka allows 14); max.message.bytes=0,
+// which Kafka takes as "refuse every batch", becomes 1, which does the
+// same.
+func (c *Config) Resolve(v topicconfig.Values) TopicConfig {
+	lc := c.Log
+	lc.SegmentBytes = max(int64(v.SegmentBytes), commitlog.MinSegmentBytes)
+	lc.SegmentMs = msDuration(v.SegmentMs)
+	lc.RetentionMs = msDuration(v.RetentionMs)
+	lc.RetentionBytes = v.RetentionBytes
+	if lc.RetentionBytes < 0 {
+		lc.RetentionBytes = -1
+	}
 	return TopicConfig{
-		Log:               c.Log,
-		MaxMessageBytes:   c.MaxMessageBytes,
-		LogAppendTime:     c.LogAppendTime,
-		MinInsyncReplicas: c.MinInsyncReplicas,
+		Log:               lc,
+		MaxMessageBytes:   max(int(v.MaxMessageBytes), 1),
+		LogAppendTime:     v.LogAppendTime,
+		MinInsyncReplicas: max(int(v.MinInsyncReplicas), 1),
 	}
-}
-
-// Strings returns the configuration as Kafka topic config values, keyed by
-// the names in TopicConfigNames (for DescribeConfigs).
-func (t TopicConfig) Strings() map[string]string {
-	ts := "CreateTime"
-	if t.LogAppendTime {
-		ts = "LogAppendTime"
-	}
-	retMs := int64(-1)
-	if t.Log.RetentionMs >= 0 {
-		retMs = t.Log.RetentionMs.Milliseconds()
-	}
-	return map[string]string{
-		ConfigCleanupPolicy:        "delete",
-		ConfigIndexIntervalBytes:   strconv.Itoa(t.Log.IndexIntervalBytes),
-		ConfigMaxMessageBytes:      strconv.Itoa(t.MaxMessageBytes),
-		ConfigMessageTimestampType: ts,
-		ConfigMinInsyncReplicas:    strconv.Itoa(t.MinInsyncReplicas),
-		ConfigRetentionBytes:       strconv.FormatInt(t.Log.RetentionBytes, 10),
-		ConfigRetentionMs:          strconv.FormatInt(retMs, 10),
-		ConfigSegmentBytes:         strconv.FormatInt(t.Log.SegmentBytes, 10),
-		ConfigSegmentMs:            strconv.FormatInt(t.Log.SegmentMs.Milliseconds(), 10),
-	}
-}
-
-// ValidateTopicConfig checks one topic config as Kafka's validators do. It
-// returns nil for a valid value and for names this package does not
-// implement (the caller decides about those); ErrUnsupportedConfig for
-// cleanup.policy with compact (log compaction is not implemented);
-// ErrInvalidConfig for a value that does not parse or is out of range.
-// Admin requests (CreateTopics, AlterConfigs) call it before storing
-// configs, so that a bad value is refused up front rather than ignored
-// later.
-func ValidateTopicConfig(name, value string) error {
-	var t TopicConfig
-	t.Log = commitlog.DefaultConfig()
-	return applyTopicConfig(&t, name, value)
-}
-
-// ParseTopicConfigs returns defaults overridden by configs. Every invalid
-// value is skipped (the default stays) and reported in the joined error,
-// which wraps ErrInvalidConfig or ErrUnsupportedConfig; the returned
-// TopicConfig is usable either way.
-func ParseTopicConfigs(defaults TopicConfig, configs map[string]string) (TopicConfig, error) {
-	t := defaults
-	var errs []error
-	for _, name := range TopicConfigNames {
-		value, ok := configs[name]
-		if !ok {
-			continue
-		}
-		next := t
-		if err := applyTopicConfig(&next, name, value); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		t = next
-	}
-	if err := t.Log.Validate(); err != nil {
-		// Unreachable when each value validated, kept as a guard.
-		return defaults, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
-	return t, errors.Join(errs...)
-}
-
-// applyTopicConfig parses one config into t.
-func applyTopicConfig(t *TopicConfig, name, value string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("%w: %s=%q: %s", ErrInvalidConfig, name, value, why)
-	}
-	parseInt := func(lo, hi int64) (int64, error) {
-		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
-		if err != nil {
-			return 0, bad("not an integer")
-		}
-		if n < lo || n > hi {
-			return 0, bad(fmt.Sprintf("must be in [%d, %d]", lo, hi))
-		}
-		return n, nil
-	}
-	switch name {
-	case ConfigRetentionMs:
-		n, err := parseInt(-1, math.MaxInt64)
-		if err != nil {
-			return err
-		}
-		t.Log.RetentionMs = msDuration(n)
-	case ConfigRetentionBytes:
-		n, err := parseInt(math.MinInt64, math.MaxInt64)
-		if err != nil {
-			return err
-		}
-		if n < 0 {
-			n = -1
-		}
-		t.Log.RetentionBytes = n
-	case ConfigSegmentBytes:
-		n, err := parseInt(commitlog.MinSegmentBytes, math.MaxInt32)
-		if err != nil {
-			return err
-		}
-		t.Log.SegmentBytes = n
-	case ConfigSegmentMs:
-		n, err := parseInt(1, math.MaxInt64)
-		if err != nil {
-			return err
-		}
-		t.Log.SegmentMs = msDuration(n)
-	case ConfigIndexIntervalBytes:
-		n, err := parseInt(0, math.MaxInt32)
-		if err != nil {
-			return err
-		}
-		t.Log.IndexIntervalBytes = int(n)
-	case ConfigMaxMessageBytes:
-		n, err := parseInt(0, math.MaxInt32)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			// Kafka accepts 0; it refuses every batch.
-			n = 1
-		}
-		t.MaxMessageBytes = int(n)
-	case ConfigMessageTimestampType:
-		switch strings.TrimSpace(value) {
-		case "CreateTime":
-			t.LogAppendTime = false
-		case "LogAppendTime":
-			t.LogAppendTime = true
-		default:
-			return bad("must be CreateTime or LogAppendTime")
-		}
-	case ConfigMinInsyncReplicas:
-		n, err := parseInt(1, math.MaxInt32)
-		if err != nil {
-			return err
-		}
-		t.MinInsyncReplicas = int(n)
-	case ConfigCleanupPolicy:
-		for p := range strings.SplitSeq(value, ",") {
-			switch strings.TrimSpace(p) {
-			case "delete":
-			case "compact":
-				return fmt.Errorf("%w: %s=%q: log compaction is not supported; use cleanup.policy=delete", ErrUnsupportedConfig, name, value)
-			default:
-				return bad("must be delete (compact is not supported)")
-			}
-		}
-	}
-	return nil
 }
 
 // msDuration converts milliseconds to a Duration, saturating.

@@ -43,13 +43,9 @@ var (
 	// transaction coordinator — TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the
 	// same non-retriable answer InitProducerId gives a transactional id.
 	ErrTransactionsUnsupported = errors.New("partition: transactions are not supported")
-	// ErrInvalidConfig: a topic config value that does not parse or is out
-	// of range — INVALID_CONFIG.
+	// ErrInvalidConfig: Config.Validate refused the Manager's
+	// configuration.
 	ErrInvalidConfig = errors.New("partition: invalid config")
-	// ErrUnsupportedConfig: a topic config value chronik does not implement
-	// (cleanup.policy=compact) — INVALID_CONFIG, with the message saying
-	// so.
-	ErrUnsupportedConfig = errors.New("partition: unsupported config")
 	// ErrProducerIDs: no producer id could be allocated (the metadata
 	// backend did not answer) — COORDINATOR_LOAD_IN_PROGRESS, retriable,
 	// as Kafka answers when its producer id block is not ready.

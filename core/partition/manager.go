@@ -16,6 +16,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/cluster"
 	"github.com/chronik-go/chronik/core/commitlog"
+	"github.com/chronik-go/chronik/core/topicconfig"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -348,15 +349,23 @@ func (m *Manager) applyTopics(img *cluster.Image, names []string, retry map[stri
 		if !exists {
 			continue
 		}
-		cfg, err := ParseTopicConfigs(m.cfg.Defaults(), t.Configs)
-		if err != nil {
-			m.log.Warn("partition: topic has invalid configs; using the defaults for them", "topic", name, "error", err)
+		// Configs: a topic stored with an unknown or bad value (by an
+		// older or foreign writer) keeps its partitions' previous
+		// configuration; new partitions get the defaults.
+		vals, err := topicconfig.Resolve(t.Configs, m.cfg.TopicDefaults)
+		cfgOK := err == nil
+		if !cfgOK {
+			m.log.Warn("partition: topic has invalid configs; keeping the previous configuration", "topic", name, "error", err)
 		}
 		for i, part := range t.Partitions {
 			if !slices.Contains(part.Replicas, m.brokerID) {
 				continue
 			}
+			cfg := m.cfg.Resolve(vals)
 			p, ok := m.Partition(name, int32(i))
+			if ok && !cfgOK {
+				cfg = p.role.Load().cfg
+			}
 			if !ok {
 				p, err = m.open(t, int32(i), cfg)
 				if err != nil {

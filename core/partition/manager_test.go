@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/chronik-go/chronik/core/commitlog"
+	"github.com/chronik-go/chronik/core/topicconfig"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
 func TestRetentionAndConfigChanges(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.RetentionCheckInterval = 20 * time.Millisecond })
-	e.createTopic("ret", 1, map[string]string{ConfigSegmentBytes: "1000"})
+	e.createTopic("ret", 1, map[string]string{topicconfig.SegmentBytes: "1000"})
 	p := e.leader("ret", 0)
 	if got := p.log.Config().SegmentBytes; got != 1000 {
 		t.Fatalf("segment.bytes %d, want 1000", got)
@@ -30,21 +31,21 @@ func TestRetentionAndConfigChanges(t *testing.T) {
 		t.Fatalf("%d segments", p.log.NumSegments())
 	}
 	// retention.bytes applied from the image; the next check deletes.
-	e.alterConfigs("ret", map[string]string{ConfigSegmentBytes: "1000", ConfigRetentionBytes: "1500"})
+	e.alterConfigs("ret", map[string]string{topicconfig.SegmentBytes: "1000", topicconfig.RetentionBytes: "1500"})
 	if got := p.log.Config().RetentionBytes; got != 1500 {
 		t.Fatalf("retention.bytes %d", got)
 	}
 	eventually(t, "retention by size", func() bool { return p.LogStartOffset() > 0 && p.Size() <= 1500+1000 })
 	// retention.ms: everything older than 1 ms goes, except the active
 	// segment. The records carry timestamp 1000 (1970).
-	e.alterConfigs("ret", map[string]string{ConfigSegmentBytes: "1000", ConfigRetentionMs: "1"})
+	e.alterConfigs("ret", map[string]string{topicconfig.SegmentBytes: "1000", topicconfig.RetentionMs: "1"})
 	eventually(t, "retention by time", func() bool { return p.log.NumSegments() == 1 })
 	if p.LogStartOffset() == 0 || p.HighWatermark() != 20 {
 		t.Fatalf("start %d hw %d", p.LogStartOffset(), p.HighWatermark())
 	}
 
 	// max.message.bytes and message.timestamp.type.
-	e.alterConfigs("ret", map[string]string{ConfigMaxMessageBytes: "150", ConfigMessageTimestampType: "LogAppendTime"})
+	e.alterConfigs("ret", map[string]string{topicconfig.MaxMessageBytes: "150", topicconfig.MessageTimestampType: "LogAppendTime"})
 	if _, err := p.Append(makeBatch(batchSpec{producerID: -1, valueSize: 200}), 1); !errors.Is(err, commitlog.ErrBatchTooLarge) {
 		t.Fatalf("batch above max.message.bytes: %v", err)
 	}
@@ -63,7 +64,7 @@ func TestRetentionAndConfigChanges(t *testing.T) {
 	}
 	// Back to the broker defaults when the configs go.
 	e.alterConfigs("ret", nil)
-	if st := p.State(); st.Config.MaxMessageBytes != DefaultMaxMessageBytes || st.Config.LogAppendTime || p.log.Config() != e.cfg.Log {
+	if st := p.State(); st.Config != e.cfg.Resolve(e.cfg.TopicDefaults) || p.log.Config() != e.cfg.Log {
 		t.Fatalf("defaults not restored: %+v", st.Config)
 	}
 }
@@ -327,13 +328,13 @@ func TestManagerLifecycle(t *testing.T) {
 	cfg := DefaultConfig()
 	for _, bad := range []func(*Config){
 		func(c *Config) { c.DataDir = "" },
-		func(c *Config) { c.MaxMessageBytes = 0 },
-		func(c *Config) { c.MinInsyncReplicas = 0 },
+		func(c *Config) { c.TopicDefaults.MaxMessageBytes = -1 },
+		func(c *Config) { c.TopicDefaults.MinInsyncReplicas = 0 },
 		func(c *Config) { c.RetentionCheckInterval = 0 },
 		func(c *Config) { c.MaxFetchBytes = -1 },
 		func(c *Config) { c.ProducerIDBlockSize = 0 },
 		func(c *Config) { c.ProducerIDExpiration = 0 },
-		func(c *Config) { c.Log.SegmentBytes = 1 },
+		func(c *Config) { c.Log.IndexIntervalBytes = -1 },
 	} {
 		c := cfg
 		c.DataDir = t.TempDir()
@@ -405,62 +406,56 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 	})
 }
 
-func TestTopicConfigs(t *testing.T) {
-	for _, tc := range []struct {
-		name, value string
-		want        error
-	}{
-		{ConfigRetentionMs, "-1", nil},
-		{ConfigRetentionMs, "604800000", nil},
-		{ConfigRetentionMs, "-2", ErrInvalidConfig},
-		{ConfigRetentionMs, "x", ErrInvalidConfig},
-		{ConfigRetentionBytes, "-1", nil},
-		{ConfigRetentionBytes, "1073741824", nil},
-		{ConfigSegmentBytes, "1048576", nil},
-		{ConfigSegmentBytes, "10", ErrInvalidConfig},
-		{ConfigSegmentBytes, "4294967296", ErrInvalidConfig},
-		{ConfigSegmentMs, "0", ErrInvalidConfig},
-		{ConfigSegmentMs, "3600000", nil},
-		{ConfigIndexIntervalBytes, "-1", ErrInvalidConfig},
-		{ConfigMaxMessageBytes, "1048588", nil},
-		{ConfigMaxMessageBytes, "-5", ErrInvalidConfig},
-		{ConfigMessageTimestampType, "LogAppendTime", nil},
-		{ConfigMessageTimestampType, "CreateTime", nil},
-		{ConfigMessageTimestampType, "logappendtime", ErrInvalidConfig},
-		{ConfigMinInsyncReplicas, "2", nil},
-		{ConfigMinInsyncReplicas, "0", ErrInvalidConfig},
-		{ConfigCleanupPolicy, "delete", nil},
-		{ConfigCleanupPolicy, "compact", ErrUnsupportedConfig},
-		{ConfigCleanupPolicy, "delete,compact", ErrUnsupportedConfig},
-		{ConfigCleanupPolicy, "shred", ErrInvalidConfig},
-		{"some.other.config", "whatever", nil},
-	} {
-		err := ValidateTopicConfig(tc.name, tc.value)
-		if (tc.want == nil) != (err == nil) || tc.want != nil && !errors.Is(err, tc.want) {
-			t.Errorf("%s=%q: %v, want %v", tc.name, tc.value, err, tc.want)
-		}
-	}
+func TestResolveTopicConfig(t *testing.T) {
 	cfg := DefaultConfig()
-	def := cfg.Defaults()
-	got, err := ParseTopicConfigs(def, map[string]string{
-		ConfigRetentionMs: "1000", ConfigSegmentBytes: "5", ConfigMinInsyncReplicas: "2", ConfigCleanupPolicy: "compact",
-	})
-	if !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, ErrUnsupportedConfig) {
-		t.Fatalf("joined error %v", err)
+	cfg.DataDir = t.TempDir()
+	cfg.Log.Flush = commitlog.FlushAlways
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
-	if got.Log.RetentionMs != time.Second || got.Log.SegmentBytes != def.Log.SegmentBytes || got.MinInsyncReplicas != 2 {
-		t.Fatalf("parsed %+v", got)
+	d := cfg.Resolve(cfg.TopicDefaults)
+	want := commitlog.DefaultConfig()
+	want.Flush = commitlog.FlushAlways
+	if d.Log != want || d.MaxMessageBytes != 1048588 || d.LogAppendTime || d.MinInsyncReplicas != 1 {
+		t.Fatalf("defaults %+v", d)
 	}
-	strs := def.Strings()
-	if len(strs) != len(TopicConfigNames) || strs[ConfigRetentionMs] != "604800000" || strs[ConfigMessageTimestampType] != "CreateTime" || strs[ConfigMaxMessageBytes] != "1048588" {
-		t.Fatalf("Strings %v", strs)
+	vals, err := topicconfig.Resolve(map[string]string{
+		topicconfig.RetentionMs: "-1", topicconfig.RetentionBytes: "5000", topicconfig.SegmentBytes: "14",
+		topicconfig.SegmentMs: "60000", topicconfig.MaxMessageBytes: "0", topicconfig.MessageTimestampType: "LogAppendTime",
+		topicconfig.MinInsyncReplicas: "2",
+	}, cfg.TopicDefaults)
+	if err != nil {
+		t.Fatal(err)
 	}
-	round, err := ParseTopicConfigs(TopicConfig{Log: commitlog.DefaultConfig()}, strs)
-	if err != nil || round != def {
-		t.Fatalf("round trip %+v %v", round, err)
+	got := cfg.Resolve(vals)
+	if got.Log.RetentionMs >= 0 || got.Log.RetentionBytes != 5000 || got.Log.SegmentBytes != commitlog.MinSegmentBytes ||
+		got.Log.SegmentMs != time.Minute || got.Log.Flush != commitlog.FlushAlways || got.MaxMessageBytes != 1 || !got.LogAppendTime || got.MinInsyncReplicas != 2 {
+		t.Fatalf("resolved %+v", got)
 	}
-	if !slices.IsSorted(TopicConfigNames) {
-		t.Fatal("TopicConfigNames not sorted")
+	if err := got.Log.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := cfg
+	bad.TopicDefaults.MinInsyncReplicas = 0
+	if err := bad.Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("bad defaults: %v", err)
+	}
+	bad = cfg
+	bad.Log.Flush = commitlog.FlushInterval
+	bad.Log.FlushInterval = 0
+	if err := bad.Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("bad log config: %v", err)
+	}
+}
+
+func TestInvalidTopicConfigKeepsPrevious(t *testing.T) {
+	e := newEnv(t, nil)
+	e.createTopic("bad", 1, map[string]string{topicconfig.MaxMessageBytes: "500"})
+	p := e.leader("bad", 0)
+	// Written behind the validation's back (an older or foreign writer).
+	e.alterConfigs("bad", map[string]string{topicconfig.MaxMessageBytes: "100", "no.such.config": "1"})
+	if got := p.State().Config.MaxMessageBytes; got != 500 {
+		t.Fatalf("max.message.bytes %d, want the previous 500", got)
 	}
 }
 

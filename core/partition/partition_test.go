@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chronik-go/chronik/core/commitlog"
+	"github.com/chronik-go/chronik/core/topicconfig"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -90,7 +91,7 @@ func TestProduceFetch(t *testing.T) {
 
 func TestAppendValidation(t *testing.T) {
 	e := newEnv(t, nil)
-	e.createTopic("v", 1, map[string]string{ConfigMaxMessageBytes: "200"})
+	e.createTopic("v", 1, map[string]string{topicconfig.MaxMessageBytes: "200"})
 	p := e.leader("v", 0)
 	two := append(makeBatch(plain(1)), makeBatch(plain(1))...)
 	corrupt := makeBatch(plain(2))
@@ -120,7 +121,7 @@ func TestAppendValidation(t *testing.T) {
 
 func TestAcksAndMinInsync(t *testing.T) {
 	e := newEnv(t, nil)
-	e.createTopic("a", 1, map[string]string{ConfigMinInsyncReplicas: "2"})
+	e.createTopic("a", 1, map[string]string{topicconfig.MinInsyncReplicas: "2"})
 	p := e.leader("a", 0)
 	if _, err := p.Append(makeBatch(plain(1)), -1); !errors.Is(err, ErrNotEnoughReplicas) {
 		t.Fatalf("acks=-1 with ISR 1 < min 2: %v", err)
@@ -131,7 +132,7 @@ func TestAcksAndMinInsync(t *testing.T) {
 			t.Fatalf("acks=%d: %v", acks, err)
 		}
 	}
-	e.alterConfigs("a", map[string]string{ConfigMinInsyncReplicas: "1"})
+	e.alterConfigs("a", map[string]string{topicconfig.MinInsyncReplicas: "1"})
 	res, err := p.Produce(testCtx(t), makeBatch(plain(1)), -1, time.Second)
 	if err != nil || res.BaseOffset != 2 {
 		t.Fatalf("acks=-1: %+v %v", res, err)
@@ -375,11 +376,15 @@ func TestListOffsets(t *testing.T) {
 func TestDeleteRecords(t *testing.T) {
 	s := newStore(t)
 	dir := t.TempDir()
-	e := newEnvOn(t, s, 1, dir, func(c *Config) { c.Log.SegmentBytes = 200 })
+	e := newEnvOn(t, s, 1, dir, func(c *Config) { c.TopicDefaults.SegmentBytes = 200 })
 	e.createTopic("d", 1, nil)
 	p := e.leader("d", 0)
 	for range 10 {
 		mustAppend(t, p, makeBatch(plain(2)))
+	}
+	segs := p.log.NumSegments()
+	if segs < 3 {
+		t.Fatalf("%d segments", segs)
 	}
 	if _, err := p.DeleteRecordsBefore(21); !errors.Is(err, commitlog.ErrOffsetOutOfRange) {
 		t.Fatalf("past the high watermark: %v", err)
@@ -390,6 +395,9 @@ func TestDeleteRecords(t *testing.T) {
 	lso, err := p.DeleteRecordsBefore(7)
 	if err != nil || lso != 7 || p.LogStartOffset() != 7 {
 		t.Fatalf("delete before 7: %d %v", lso, err)
+	}
+	if p.log.NumSegments() >= segs {
+		t.Fatalf("no segment deleted: %d", p.log.NumSegments())
 	}
 	if lso, err := p.DeleteRecordsBefore(3); err != nil || lso != 7 {
 		t.Fatalf("delete before 3 after 7: %d %v", lso, err)
