@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/protocol"
 	"github.com/chronik-go/chronik/core/server"
 	"github.com/chronik-go/chronik/plugins/metadata"
@@ -29,6 +30,7 @@ type Broker struct {
 	reg     *prometheus.Registry
 
 	cluster *cluster.Cluster
+	parts   *partition.Manager
 	proto   *protocol.Broker
 	server  *server.Server
 
@@ -85,8 +87,16 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.cluster = cl
+	pcfg := b.cfg.Partition
+	pcfg.DataDir = b.cfg.DataDir
+	pcfg.TopicDefaults = b.cfg.Protocol.TopicDefaults
+	parts, err := partition.New(pcfg, cl, b.backend, b.log.With("component", "partition"))
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.parts = parts
 	b.proto = &protocol.Broker{NodeID: b.cfg.BrokerID, Logger: b.log.With("component", "protocol"),
-		Cluster: cl, Config: b.cfg.Protocol}
+		Cluster: cl, Partitions: parts, Config: b.cfg.Protocol}
 
 	srv, err := server.New(scfg, b.proto, b.log.With("component", "server"))
 	if err != nil {
@@ -107,6 +117,12 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := cl.Start(); err != nil {
 		_ = b.stopHTTP()
 		_ = srv.Close()
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := parts.Start(); err != nil {
+		_ = b.stopHTTP()
+		_ = srv.Close()
+		_ = cl.Close()
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.log.Info("broker started", "broker_id", b.cfg.BrokerID, "kafka", srv.AdvertisedAddr(), "http", b.httpAddr, "data_dir", b.cfg.DataDir)
@@ -211,6 +227,9 @@ func (b *Broker) Close() error {
 		errs = append(errs, b.server.Close())
 	}
 	errs = append(errs, b.stopHTTP())
+	if b.parts != nil {
+		errs = append(errs, b.parts.Close())
+	}
 	if b.cluster != nil {
 		errs = append(errs, b.cluster.Close())
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/protocol"
 	"github.com/chronik-go/chronik/core/server"
 )
@@ -23,6 +24,10 @@ type Config struct {
 	// addresses, request limits, idle reaping). Its AdvertisedAddr is the
 	// endpoint registered for clients; see Validate.
 	Server server.Config
+	// Partition tunes the partition replicas (log flush policy, retention
+	// checks, fetch limits). Its DataDir is DataDir and its TopicDefaults
+	// are Protocol.TopicDefaults.
+	Partition partition.Config
 	// Cluster tunes the registration and image loops. BrokerID, Rack and
 	// Listeners are filled from this Config.
 	Cluster cluster.Config
@@ -45,6 +50,7 @@ func DefaultConfig() Config {
 		DataDir:      "./data",
 		Server:       server.DefaultConfig(),
 		Cluster:      cluster.DefaultConfig(),
+		Partition:    partition.DefaultConfig(),
 		HTTPAddr:     "127.0.0.1:9644",
 		ListenerName: "PLAINTEXT",
 		Protocol:     protocol.DefaultConfig(),

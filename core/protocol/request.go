@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/topicconfig"
 	"github.com/chronik-go/chronik/core/wire"
 )
@@ -36,6 +37,9 @@ type Broker struct {
 	// every topic admin write (through the metadata backend). Every answer
 	// that names brokers, leaders or coordinators reads its Image.
 	Cluster *cluster.Cluster
+	// Partitions are the partition replicas this broker hosts (the data
+	// path: produce, fetch, offsets).
+	Partitions *partition.Manager
 	// Config holds the broker settings handlers apply.
 	Config Config
 }
