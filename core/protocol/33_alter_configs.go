@@ -1,0 +1,147 @@
+package protocol
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/topicconfig"
+)
+
+// AlterConfigs (key 33): versions 0-2.
+//
+// Behaviour (the legacy, non-incremental API):
+//   - Topic resources (type 2): the request's configs replace the topic's
+//     whole config set (a config left out returns to the broker default; a
+//     null value leaves it unset, as Kafka). Names and values are checked
+//     with topicconfig (unknown name or bad value: INVALID_CONFIG); the
+//     new set is written through the backend (Cluster.AlterTopicConfigs)
+//     and answered once this broker's image has it, so every broker
+//     applies it. An unknown topic answers UNKNOWN_TOPIC_OR_PARTITION, a
+//     bad name INVALID_TOPIC_EXCEPTION; a backend without topic updates
+//     UNSUPPORTED_VERSION with a message.
+//   - Broker resources (type 4, empty name or this broker's id): chronik
+//     has no dynamic broker configs, so a request that sets any answers
+//     INVALID_REQUEST saying so (Kafka's answer for a config that cannot
+//     change at run time); an empty set is a no-op. Another broker's id:
+//     INVALID_REQUEST.
+//   - Any other resource type: INVALID_REQUEST. A resource named twice:
+//     INVALID_REQUEST ("Duplicate resource."), once, as Kafka.
+//   - validate_only checks everything and changes nothing.
+//   - The request carries no timeout: each write is bounded by
+//     defaultAdminTimeout (REQUEST_TIMED_OUT past it).
+//
+// Version notes: v1 throttle; v2 flexible.
+
+func init() {
+	Register(API{Key: 33, MinVersion: 0, MaxVersion: 2, Handle: handleAlterConfigs})
+}
+
+// configResource identifies a resource of a config request.
+type configResource struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+func handleAlterConfigs(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
+	req, ok := r.Body.(*kmsg.AlterConfigsRequest)
+	if !ok {
+		return nil, fmt.Errorf("protocol: AlterConfigs handler got %T", r.Body)
+	}
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	ctx, cancel := adminContext(ctx, 0)
+	defer cancel()
+
+	count := make(map[configResource]int, len(req.Resources))
+	for _, rr := range req.Resources {
+		count[configResource{rr.ResourceType, rr.ResourceName}]++
+	}
+	answered := make(map[configResource]bool, len(req.Resources))
+	for _, rr := range req.Resources {
+		key := configResource{rr.ResourceType, rr.ResourceName}
+		if answered[key] {
+			continue
+		}
+		answered[key] = true
+		res := kmsg.NewAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		switch {
+		case count[key] > 1:
+			res.ErrorCode, res.ErrorMessage = kerr.InvalidRequest.Code, messagef("Duplicate resource.")
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
+			err := alterTopicConfigs(ctx, b, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
+				set := make(map[string]string, len(rr.Configs))
+				for _, c := range rr.Configs {
+					if _, known := topicconfig.Lookup(c.Name); !known {
+						return nil, fmt.Errorf("%w %q", topicconfig.ErrUnknown, c.Name)
+					}
+					if c.Value == nil {
+						delete(set, c.Name)
+						continue
+					}
+					set[c.Name] = *c.Value
+				}
+				return set, nil
+			})
+			res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
+			res.ErrorCode, res.ErrorMessage = alterBrokerConfigs(b, rr.ResourceName, len(rr.Configs))
+		default:
+			res.ErrorCode = kerr.InvalidRequest.Code
+			res.ErrorMessage = messagef("resource type %d is not supported by AlterConfigs (topics are type 2, brokers type 4)", rr.ResourceType)
+		}
+		if res.ErrorCode != 0 {
+			r.Logger.Debug("AlterConfigs refused a resource", "type", rr.ResourceType, "name", rr.ResourceName, "error_code", res.ErrorCode)
+		}
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp, nil
+}
+
+// alterTopicConfigs computes a topic's new config set with change (given
+// the current stored set, which it must not modify), validates it and,
+// unless validateOnly, writes it through the backend. The topic must be in
+// this broker's image.
+func alterTopicConfigs(ctx context.Context, b *Broker, topic string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
+	if err := cluster.ValidateTopicName(topic); err != nil {
+		return err
+	}
+	img, err := metadataImage(ctx, b)
+	if err != nil {
+		return err
+	}
+	t, ok := img.Topic(topic)
+	if !ok {
+		return fmt.Errorf("protocol: topic %q does not exist: %w", topic, cluster.ErrUnknownTopic)
+	}
+	next, err := change(t.Configs)
+	if err != nil {
+		return err
+	}
+	if err := topicconfig.Validate(next); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	_, err = b.Cluster.AlterTopicConfigs(ctx, topic, next)
+	return err
+}
+
+// alterBrokerConfigs answers a request to change n configs of a broker
+// resource: chronik's broker settings come from its configuration and do
+// not change at run time.
+func alterBrokerConfigs(b *Broker, name string, n int) (int16, *string) {
+	if name != "" {
+		if msg := checkBrokerResource(b, name); msg != nil {
+			return kerr.InvalidRequest.Code, msg
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return kerr.InvalidRequest.Code, messagef("chronik has no dynamic broker configs: set broker settings in the broker's configuration and restart it; topic configs can be altered per topic")
+}
