@@ -12,6 +12,7 @@ require (
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.17 // indirect
 	github.com/oklog/run v1.1.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
 )
 
 require (
