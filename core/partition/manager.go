@@ -555,3 +555,8 @@ func (m *Manager) closeAll() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DiskUsage returns the size and the usable space of the file system
+// holding the data directory (DescribeLogDirs); ok is false when the
+// platform or the file system cannot tell.
+func (m *Manager) DiskUsage() (total, usable int64, ok bool) { return diskUsage(m.dataDir) }

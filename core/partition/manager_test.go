@@ -24,8 +24,9 @@ func TestRetentionAndConfigChanges(t *testing.T) {
 	if got := p.log.Config().SegmentBytes; got != 1000 {
 		t.Fatalf("segment.bytes %d, want 1000", got)
 	}
+	now := time.Now().UnixMilli() // recent: retention.ms (7 days) keeps them
 	for range 20 {
-		mustAppend(t, p, makeBatch(batchSpec{producerID: -1, valueSize: 200}))
+		mustAppend(t, p, makeBatch(batchSpec{producerID: -1, valueSize: 200, timestamp: now}))
 	}
 	if p.log.NumSegments() < 5 {
 		t.Fatalf("%d segments", p.log.NumSegments())
@@ -37,7 +38,7 @@ func TestRetentionAndConfigChanges(t *testing.T) {
 	}
 	eventually(t, "retention by size", func() bool { return p.LogStartOffset() > 0 && p.Size() <= 1500+1000 })
 	// retention.ms: everything older than 1 ms goes, except the active
-	// segment. The records carry timestamp 1000 (1970).
+	// segment.
 	e.alterConfigs("ret", map[string]string{topicconfig.SegmentBytes: "1000", topicconfig.RetentionMs: "1"})
 	eventually(t, "retention by time", func() bool { return p.log.NumSegments() == 1 })
 	if p.LogStartOffset() == 0 || p.HighWatermark() != 20 {

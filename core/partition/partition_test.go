@@ -606,6 +606,10 @@ func TestWaiter(t *testing.T) {
 	defer w.Stop()
 	w.Watch(p0)
 	w.Watch(p1)
+	w.Watch(p1) // twice counts once
+	if p0.Watchers() != 1 || p1.Watchers() != 1 {
+		t.Fatalf("watchers %d %d", p0.Watchers(), p1.Watchers())
+	}
 	select {
 	case <-w.C():
 		t.Fatal("woken without a change")
@@ -618,6 +622,9 @@ func TestWaiter(t *testing.T) {
 		t.Fatal("not woken by an append")
 	}
 	w.Stop()
+	if p0.Watchers() != 0 || p1.Watchers() != 0 {
+		t.Fatalf("watchers after Stop %d %d", p0.Watchers(), p1.Watchers())
+	}
 	mustAppend(t, p0, makeBatch(plain(1)))
 	select {
 	case <-w.C():

@@ -114,3 +114,7 @@ func (s *waiterSet) close() {
 	s.n.Store(0)
 	s.mu.Unlock()
 }
+
+// Watchers returns how many Waiters watch p (a long-polling Fetch or an
+// acks=-1 Produce each count one): for metrics and tests.
+func (p *Partition) Watchers() int { return int(p.waiters.n.Load()) }
