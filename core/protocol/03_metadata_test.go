@@ -326,6 +326,7 @@ func TestMetadataEmptyTopicList(t *testing.T) {
 // with no brokers; one for all topics or none is not answered at all (the
 // connection closes).
 func TestMetadataBeforeFirstImage(t *testing.T) {
+	harnessLeakCheck(t)
 	dead, err := memory.NewStore(memory.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)

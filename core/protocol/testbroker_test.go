@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/core/cluster"
 	"github.com/chronik-go/chronik/core/wire"
@@ -48,10 +49,19 @@ func harnessCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// harnessLeakCheck fails the test if goroutines it started outlive its
+// cleanups (registered first, it runs after every other cleanup).
+func harnessLeakCheck(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
+
 // harnessStore returns a memory store with the harness session timeout,
-// closed at cleanup.
+// closed at cleanup, and checks the test for goroutine leaks.
 func harnessStore(t *testing.T) *memory.Store {
 	t.Helper()
+	harnessLeakCheck(t)
 	s, err := memory.NewStore(memory.Config{NodeID: "store", SessionTimeout: harnessSession})
 	if err != nil {
 		t.Fatalf("memory.NewStore: %v", err)
