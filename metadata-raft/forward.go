@@ -212,17 +212,28 @@ func (n *Node) closePeerConns() {
 }
 
 // call invokes method on the node at addr with request in and returns the
-// response bytes. Any error means "retry".
+// response bytes. Any error means "retry". One attempt lasts at most
+// attemptTimeout: a leader that died without closing its connections (a
+// host gone) must not use up the caller's whole deadline while a new leader
+// takes over; the retry goes to whichever node leads then.
 func (n *Node) call(ctx context.Context, addr, method string, in []byte) ([]byte, error) {
 	cc, err := n.peerConn(addr)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, n.attemptTimeout())
+	defer cancel()
 	out := new(wrapperspb.BytesValue)
 	if err := cc.Invoke(ctx, "/"+forwardService+"/"+method, wrapperspb.Bytes(in), out); err != nil {
 		return nil, fmt.Errorf("raftmeta: %s at leader %s: %w", method, addr, err)
 	}
 	return out.GetValue(), nil
+}
+
+// attemptTimeout bounds one forwarded call: long enough for a commit on a
+// slow quorum, short against the time a new leader needs.
+func (n *Node) attemptTimeout() time.Duration {
+	return max(4*n.o.electionTimeout, 2*time.Second)
 }
 
 // forwardApply sends an encoded command to the leader at addr.
