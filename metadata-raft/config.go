@@ -15,8 +15,10 @@ import (
 )
 
 // Settings keys of metadata.Config.Settings understood by Open. Every key is
-// optional; an unknown key is an error (a typo must not silently fall back
-// to a default). See the package documentation for their meaning.
+// optional. An unknown key in the "raft." namespace is an error (a typo
+// must not silently fall back to a default); keys outside it belong to
+// other backends and are ignored (Open logs them). See the package
+// documentation for their meaning.
 const (
 	SettingBind              = "raft.bind"
 	SettingBootstrap         = "raft.bootstrap"
@@ -63,6 +65,9 @@ type options struct {
 	snapshotThreshold uint64
 	snapshotInterval  time.Duration
 	trailingLogs      uint64
+
+	// ignored lists the settings outside the "raft." namespace.
+	ignored []string
 }
 
 // configError builds the error of an unusable configuration. It wraps
@@ -206,6 +211,10 @@ func (o *options) applySettings(settings map[string]string) error {
 			n, err = parseInt(v, 0)
 			o.trailingLogs = uint64(n)
 		default:
+			if !strings.HasPrefix(k, "raft.") {
+				o.ignored = append(o.ignored, k)
+				continue
+			}
 			return configError("unknown setting %q (known: %s)", k, strings.Join(knownSettings(), ", "))
 		}
 		if err != nil {

@@ -94,6 +94,7 @@ func TestParseConfigDefaultsAndSettings(t *testing.T) {
 
 	cfg.SessionTimeout = 3 * time.Second
 	cfg.Settings = map[string]string{
+		"etcd.prefix":            "/other-backend",
 		SettingBind:              "0.0.0.0:9093",
 		SettingBootstrap:         "false",
 		SettingHeartbeatTimeout:  "100ms",
@@ -110,6 +111,9 @@ func TestParseConfigDefaultsAndSettings(t *testing.T) {
 	if o.bind != "0.0.0.0:9093" || o.bootstrap || o.sessionTimeout != 3*time.Second || o.heartbeatTimeout != 100*time.Millisecond ||
 		o.commitTimeout != 2*time.Millisecond || o.history != 10 || o.snapshotThreshold != 64 || o.snapshotInterval != time.Second || o.trailingLogs != 0 {
 		t.Errorf("settings not applied: %+v", o)
+	}
+	if len(o.ignored) != 1 || o.ignored[0] != "etcd.prefix" {
+		t.Errorf("ignored settings %v, want [etcd.prefix]", o.ignored)
 	}
 	// A shorter heartbeat timeout pulls the default lease and election
 	// timeout along.

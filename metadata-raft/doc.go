@@ -28,7 +28,8 @@
 //
 // # Settings
 //
-// metadata.Config.Settings keys (all optional; unknown keys are refused):
+// metadata.Config.Settings keys (all optional; an unknown "raft." key is
+// refused, keys outside that namespace are ignored with a warning):
 //
 //	raft.bind                 address to listen on, if not the advertised
 //	                          one (e.g. 0.0.0.0:9093)

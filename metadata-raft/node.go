@@ -136,6 +136,9 @@ func open(ctx context.Context, cfg metadata.Config, logger *slog.Logger, ln net.
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("node", o.nodeID)
+	if len(o.ignored) > 0 {
+		logger.Warn("ignoring settings outside the raft. namespace", "keys", o.ignored)
+	}
 	n = &Node{
 		o:         o,
 		log:       logger,
