@@ -217,11 +217,11 @@ func processHarness(t *testing.T, name, path string, args ...string) etcdHarness
 	}}
 }
 
-// buildPlugin builds the module's test plugin main into a temp dir.
-func buildPlugin(t *testing.T) string {
+// goBuild builds package pkg into a temp dir as name.
+func goBuild(t *testing.T, name, pkg string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "chronik-metadata-etcd")
-	cmd := exec.Command("go", "build", "-o", bin, "./internal/cmd/chronik-metadata-etcd")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the plugin: %v\n%s", err, out)
@@ -237,7 +237,12 @@ func TestConformanceGRPC(t *testing.T) {
 	conformance.Run(t, conformance.GRPCHarness(directHarness(t)))
 }
 
-func TestConformancePlugin(t *testing.T) {
-	bin := buildPlugin(t)
-	conformance.Run(t, processHarness(t, "etcd/plugin", bin))
+// TestConformanceChronikBinary runs the nodes as plugin subprocesses of
+// the real chronik binary's built-in etcd plugin ("chronik metadata-plugin
+// etcd", what --metadata=etcd starts), built from the workspace. (The
+// module's own plugin main, internal/cmd/chronik-metadata-etcd, serves the
+// same Factory; the benchmark uses it.)
+func TestConformanceChronikBinary(t *testing.T) {
+	bin := goBuild(t, "chronik", "github.com/chronik-go/chronik/cmd/chronik")
+	conformance.Run(t, processHarness(t, "etcd/chronik", bin, "metadata-plugin", "etcd"))
 }

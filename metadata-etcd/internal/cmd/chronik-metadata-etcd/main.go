@@ -1,7 +1,8 @@
 // Command chronik-metadata-etcd serves the etcd backend as a chronik
 // metadata plugin (plugins.Serve). The chronik binary serves the same
-// Factory as its built-in etcd plugin; this main exists for the module's
-// own plugin-mode tests.
+// Factory as its built-in etcd plugin; this main is a standalone plugin
+// executable (what a third-party author would ship), used by the module's
+// benchmark.
 package main
 
 import (
