@@ -189,6 +189,7 @@ func (b *Broker) startHTTP(ctx context.Context) error {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	b.registerAdmin(mux)
 	b.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	b.httpAddr = ln.Addr().String()
 	b.httpDone = make(chan struct{})
