@@ -125,6 +125,12 @@ func (h *hcLogger) attrs(args []any) []slog.Attr {
 		if !ok {
 			key = fmt.Sprint(args[i])
 		}
+		if key == "timestamp" || key == "@module" {
+			// go-plugin's copy of a plugin line's time and hclog's module
+			// name: the record has its time, and plugin=<name> says whose
+			// line it is.
+			continue
+		}
 		if k, ok := h.rename[key]; ok {
 			key = k
 		}
