@@ -59,6 +59,9 @@ func init() {
 	Register(API{Key: 1, MinVersion: 4, MaxVersion: 18, Handle: handleFetch})
 }
 
+// noRecords is the record set of a partition answered without data.
+var noRecords = []byte{}
+
 // fetchItem is one requested partition and its place in the response.
 type fetchItem struct {
 	rp        *kmsg.FetchRequestTopicPartition
@@ -151,6 +154,9 @@ func (op *fetchOp) gather() (total int, immediate bool) {
 		*out = kmsg.NewFetchResponseTopicPartition()
 		out.Partition = it.rp.Partition
 		out.HighWatermark = -1
+		// Empty, not null: kafka-python 2.0 cannot parse a null record
+		// set, and Kafka never sends one.
+		out.RecordBatches = noRecords
 		if op.req.IsolationLevel == 1 {
 			out.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}

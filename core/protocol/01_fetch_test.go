@@ -34,7 +34,7 @@ func TestFetchEveryVersion(t *testing.T) {
 				t.Errorf("v%d: session %d", v, resp.SessionID)
 			}
 			p0, p1 := resp.Topics[0].Partitions[0], resp.Topics[0].Partitions[1]
-			if p0.ErrorCode != 0 || p0.HighWatermark != 0 || len(p0.RecordBatches) != 0 {
+			if p0.ErrorCode != 0 || p0.HighWatermark != 0 || p0.RecordBatches == nil || len(p0.RecordBatches) != 0 {
 				t.Errorf("v%d: partition 0 %+v", v, p0)
 			}
 			if p1.ErrorCode != 0 || p1.HighWatermark != 4 || p1.LastStableOffset != 4 || !slices.Equal(dpBatchOffsets(p1.RecordBatches), []int64{0, 3}) {
