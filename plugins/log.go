@@ -39,13 +39,17 @@ func newPluginSlogger(w io.Writer, level slog.Level, name string) *slog.Logger {
 			if len(groups) > 0 {
 				return a
 			}
-			switch a.Key {
-			case slog.TimeKey:
+			// ReplaceAttr also sees the caller's own attributes: only the
+			// built-ins (by key and kind) are renamed; an attribute that
+			// merely shares a built-in's name keeps it.
+			switch {
+			case a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime:
 				return slog.String("@timestamp", a.Value.Time().Format(hclogTimeFormat))
-			case slog.LevelKey:
-				lvl, _ := a.Value.Any().(slog.Level)
-				return slog.String("@level", hclogLevelName(lvl))
-			case slog.MessageKey:
+			case a.Key == slog.LevelKey:
+				if lvl, ok := a.Value.Any().(slog.Level); ok {
+					return slog.String("@level", hclogLevelName(lvl))
+				}
+			case a.Key == slog.MessageKey && a.Value.Kind() == slog.KindString:
 				return slog.String("@message", a.Value.String())
 			}
 			return a
