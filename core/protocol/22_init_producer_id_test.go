@@ -48,7 +48,7 @@ func TestInitProducerIDEveryVersion(t *testing.T) {
 		t.Fatal("no COORDINATOR_LOAD_IN_PROGRESS with the backend closed")
 	}
 	// A broker without a data path.
-	resp := dpRoundTrip[*kmsg.InitProducerIDResponse](t, &Broker{Logger: harnessLogger(t)}, kmsg.NewPtrInitProducerIDRequest())
+	resp := dpRoundTrip[*kmsg.InitProducerIDResponse](t, &Broker{Logger: dpLogger(t)}, kmsg.NewPtrInitProducerIDRequest())
 	if resp.ErrorCode != kerr.CoordinatorNotAvailable.Code {
 		t.Fatalf("no partitions: %+v", resp)
 	}

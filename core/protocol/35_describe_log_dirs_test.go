@@ -40,7 +40,7 @@ func TestDescribeLogDirsEveryVersion(t *testing.T) {
 		}
 	}
 	// A broker without a data path: no directory.
-	resp := dpRoundTrip[*kmsg.DescribeLogDirsResponse](t, &Broker{Logger: harnessLogger(t)}, &kmsg.DescribeLogDirsRequest{Version: 2})
+	resp := dpRoundTrip[*kmsg.DescribeLogDirsResponse](t, &Broker{Logger: dpLogger(t)}, &kmsg.DescribeLogDirsRequest{Version: 2})
 	if len(resp.Dirs) != 0 {
 		t.Fatalf("no partitions: %+v", resp)
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -32,21 +34,29 @@ const dpWait = 10 * time.Second
 
 // dpLeakCheck fails the test if it leaves goroutines behind (the package
 // has no TestMain of its own: this check runs after the test's cleanups).
-func dpLeakCheck(t *testing.T) {
+func dpLeakCheck(t testing.TB) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
+// dpLogger discards logs unless CHRONIK_TEST_LOGS is set with -v.
+func dpLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() && os.Getenv("CHRONIK_TEST_LOGS") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
 // dpEnv is one broker with its data path.
 type dpEnv struct {
-	t     *testing.T
+	t     testing.TB
 	store *memory.Store
 	b     *Broker
 }
 
 // newDPEnv starts broker 1 over a fresh memory store.
-func newDPEnv(t *testing.T, tweak func(*partition.Config)) *dpEnv {
+func newDPEnv(t testing.TB, tweak func(*partition.Config)) *dpEnv {
 	t.Helper()
 	dpLeakCheck(t)
 	st, err := memory.NewStore(memory.Config{NodeID: "store", SessionTimeout: 2 * time.Second})
@@ -71,7 +81,7 @@ func (e *dpEnv) startBroker(backend metadata.Backend, id int32, tweak func(*part
 	ccfg.RetryBackoff = 10 * time.Millisecond
 	ccfg.MaxRetryBackoff = 100 * time.Millisecond
 	ccfg.ShutdownTimeout = time.Second
-	cl, err := cluster.New(ccfg, backend, harnessLogger(t))
+	cl, err := cluster.New(ccfg, backend, dpLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +99,7 @@ func (e *dpEnv) startBroker(backend metadata.Backend, id int32, tweak func(*part
 	if tweak != nil {
 		tweak(&pcfg)
 	}
-	m, err := partition.New(pcfg, cl, backend, harnessLogger(t))
+	m, err := partition.New(pcfg, cl, backend, dpLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +107,7 @@ func (e *dpEnv) startBroker(backend metadata.Backend, id int32, tweak func(*part
 	if err := m.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return &Broker{NodeID: id, Logger: harnessLogger(t), Cluster: cl, Partitions: m, Config: DefaultConfig()}
+	return &Broker{NodeID: id, Logger: dpLogger(t), Cluster: cl, Partitions: m, Config: DefaultConfig()}
 }
 
 // sync waits until b's partitions follow its current image.
@@ -153,7 +163,7 @@ func dpCallCtx(ctx context.Context, t *testing.T, b *Broker, req kmsg.Request) (
 	if err := wire.DecodeBody(body, rest); err != nil {
 		t.Fatalf("%s v%d: decode: %v", kmsg.NameForKey(req.Key()), h.Version, err)
 	}
-	r := &Request{Header: h, Body: body, RemoteAddr: &net.TCPAddr{}, Logger: harnessLogger(t)}
+	r := &Request{Header: h, Body: body, RemoteAddr: &net.TCPAddr{}, Logger: dpLogger(t)}
 	resp, err := api.Handle(ctx, b, r)
 	if err == nil && resp == nil && r.Deferred() != nil {
 		resp, err = r.Deferred()(ctx)
