@@ -65,8 +65,9 @@ type Backend struct {
 	mu       sync.Mutex
 	cli      *clientv3.Client
 	closed   bool
-	dialing  chan struct{} // closed when the connect in progress ends
+	dialing  *dialing      // the connect in progress, if any
 	dialFail time.Time     // last failed connect, to pace retries
+	dialWait time.Duration // how long after it the next connect may start
 	dialErr  error         // its error
 
 	leader  leaderTracker
@@ -152,16 +153,16 @@ func (b *Backend) client(ctx context.Context) (*clientv3.Client, error) {
 			b.mu.Unlock()
 			return cli, nil
 		}
-		wait := b.dialing
-		if wait == nil {
-			if !b.dialFail.IsZero() && time.Since(b.dialFail) < 200*time.Millisecond {
+		d := b.dialing
+		if d == nil {
+			if !b.dialFail.IsZero() && time.Since(b.dialFail) < b.dialWait {
 				err := b.dialErr
 				b.mu.Unlock()
 				return nil, fmt.Errorf("etcdmeta: connecting to etcd at %s: %w: %w", b.endpoints(), err, metadata.ErrUnavailable)
 			}
-			wait = make(chan struct{})
-			b.dialing = wait
-			if !b.goLocked(func() { b.connect(wait) }) {
+			d = &dialing{done: make(chan struct{})}
+			b.dialing = d
+			if !b.goLocked(func() { b.connect(d) }) {
 				b.dialing = nil
 				b.mu.Unlock()
 				return nil, errClosed
@@ -169,28 +170,41 @@ func (b *Backend) client(ctx context.Context) (*clientv3.Client, error) {
 		}
 		b.mu.Unlock()
 		select {
-		case <-wait:
+		case <-d.done:
+			if d.err != nil {
+				return nil, fmt.Errorf("etcdmeta: connecting to etcd at %s: %w: %w", b.endpoints(), d.err, metadata.ErrUnavailable)
+			}
 		case <-ctx.Done():
 			return nil, b.wrap(ctx, "connect", ctx.Err())
 		}
 	}
 }
 
-// connect dials etcd and publishes the outcome; done is closed after.
-func (b *Backend) connect(done chan struct{}) {
+// dialing is a connect in progress; err is set before done is closed.
+type dialing struct {
+	done chan struct{}
+	err  error
+}
+
+// connect dials etcd and publishes the outcome in d and b.
+func (b *Backend) connect(d *dialing) {
 	cli, err := b.dial()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	defer close(done)
+	d.err = err
+	defer close(d.done)
 	b.dialing = nil
 	switch {
 	case err != nil:
+		// Connecting authenticates (a bcrypt check on the server): pace
+		// the retries, 200ms doubling up to 5s.
 		b.dialFail, b.dialErr = time.Now(), err
+		b.dialWait = min(max(2*b.dialWait, 200*time.Millisecond), 5*time.Second)
 		b.log.Warn("connecting to etcd failed; will retry", "endpoints", b.endpoints(), "err", err)
 	case b.closed:
 		cli.Close() //nolint:errcheck // closing a client nobody used
 	default:
-		b.cli = cli
+		b.cli, b.dialWait = cli, 0
 	}
 }
 
@@ -256,12 +270,19 @@ func (b *Backend) op(ctx context.Context, what string) (*clientv3.Client, contex
 	octx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	stop := context.AfterFunc(b.ctx, cancel)
 	done := func() { stop(); cancel() }
-	cli, err := b.client(octx)
-	if err != nil {
-		done()
-		return nil, nil, nil, fmt.Errorf("etcdmeta: %s: %w", what, err)
+	bo := &backoff{max: 500 * time.Millisecond}
+	for {
+		cli, err := b.client(octx)
+		if err == nil {
+			return cli, octx, done, nil
+		}
+		// A connect that failed (auth against an unreachable etcd) is
+		// tried again while the call has time, unless it was refused.
+		if errors.Is(err, errClosed) || octx.Err() != nil || !b.retry(octx, bo, what, err) {
+			done()
+			return nil, nil, nil, fmt.Errorf("etcdmeta: %s: %w", what, err)
+		}
 	}
-	return cli, octx, done, nil
 }
 
 // wrap translates an etcd client error into the contract's sentinels,

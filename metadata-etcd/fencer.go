@@ -3,6 +3,7 @@ package etcdmeta
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -80,9 +81,10 @@ func (b *Backend) watchSessions(kick chan<- struct{}) {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(b.ctx))
 		wch := cli.Watch(wctx, b.keys.sessions(), clientv3.WithPrefix(), clientv3.WithFilterPut())
 		wake() // whatever was deleted while not watching
+		var failed error
 		for resp := range wch {
 			b.leader.observe(resp.Header)
-			if resp.Err() != nil {
+			if failed = resp.Err(); failed != nil {
 				break
 			}
 			if len(resp.Events) > 0 {
@@ -91,7 +93,7 @@ func (b *Backend) watchSessions(kick chan<- struct{}) {
 			}
 		}
 		cancel()
-		pause(b.ctx, backoff.next()) //nolint:errcheck // the loop checks b.ctx
+		pause(b.ctx, backoff.after(failed)) //nolint:errcheck // the loop checks b.ctx
 	}
 }
 
@@ -188,3 +190,13 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.d = 0 }
+
+// after returns the delay before re-opening a stream that ended with err:
+// the next backoff step, or 5s when err will not go away by itself
+// (permission denied...): every new stream authenticates again.
+func (b *backoff) after(err error) time.Duration {
+	if err != nil && !transient(err) && !errors.Is(err, context.Canceled) {
+		return 5 * time.Second
+	}
+	return b.next()
+}

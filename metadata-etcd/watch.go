@@ -322,7 +322,7 @@ func (b *Backend) runWatch(ctx context.Context, next int64, out chan metadata.Wa
 				failed = errors.New("stream closed")
 			}
 			b.log.Debug("etcd watch broke; resuming", "next", next, "err", failed)
-			pause(wctxBase, backoff.next()) //nolint:errcheck // the loop checks the contexts
+			pause(wctxBase, backoff.after(failed)) //nolint:errcheck // the loop checks the contexts
 		}
 	}
 }
