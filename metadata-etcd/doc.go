@@ -88,12 +88,17 @@
 //
 // A broker's session is its record plus a session key attached to an etcd
 // lease whose TTL is the session timeout rounded up to whole seconds.
-// Heartbeat is a KeepAliveOnce of that lease. When the lease expires etcd
-// deletes the session key; every node's fencer then races to commit the
-// fence (the record rewritten with "fenced": true), one broker per
-// transaction, with compares that let exactly one commit. After an etcd
-// leader change the fencers hold off for a session timeout plus one call
-// attempt (see fencer.go for why: etcd issue 15247). See brokers.go for the
+// Heartbeat is one keepalive of that lease (sent on a keepalive stream the
+// backend keeps open, see renew.go), after a linearizable read of the
+// record that answers ErrStaleEpoch and ErrFenced. When the lease expires
+// etcd deletes the session key; every node's fencer then races to commit
+// the fence (the record rewritten with "fenced": true), one broker per
+// transaction, with compares that let exactly one commit. Until the fence
+// commits, a heartbeat (or a registration of the same incarnation) of the
+// expired session attaches a new lease and keeps the epoch, as a late
+// heartbeat does with any backend before the fence. After an etcd leader
+// change the fencers hold off for a session timeout plus one call attempt
+// (see fencer.go for why: etcd issue 15247). See brokers.go for the
 // session invariants.
 //
 // # Settings
