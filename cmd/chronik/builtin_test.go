@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,12 +39,21 @@ func TestMain(m *testing.M) {
 // built-in raft backend the way the broker uses it: every node is the
 // chronik binary started as its own plugin (chronik metadata-plugin raft),
 // across the real go-plugin boundary.
+// It runs for 1, 3 and 5 nodes; the checks of one size run two at a time.
 func TestBuiltinRaftConformance(t *testing.T) {
-	conformance.Run(t, conformance.ProcessHarness(conformance.ProcessConfig{
+	h := conformance.ProcessHarness(conformance.ProcessConfig{
 		Name: "chronik-raft/process",
 		Path: chronikBinary,
 		Args: []string{pluginCommandName, "raft"},
-	}))
+	})
+	for _, nodes := range []int{1, 3, 5} {
+		t.Run(fmt.Sprintf("nodes=%d", nodes), func(t *testing.T) {
+			cfg := conformance.DefaultConfig()
+			cfg.Nodes = nodes
+			cfg.Parallel = true
+			conformance.RunConfig(t, h, cfg)
+		})
+	}
 }
 
 func TestPluginCommandUnknownBackend(t *testing.T) {

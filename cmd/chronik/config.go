@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/chronik-go/chronik/core/commitlog"
 	"github.com/spf13/viper"
 )
 
@@ -45,6 +47,17 @@ type Config struct {
 	HTTP string `mapstructure:"http"`
 	// Rack is this broker's rack.
 	Rack string `mapstructure:"rack"`
+	// Flush is the log flush policy: none (rely on the OS and, later,
+	// replication, like Kafka), always (fsync before acknowledging) or
+	// interval (fsync every FlushInterval).
+	Flush         string        `mapstructure:"log.flush"`
+	FlushInterval time.Duration `mapstructure:"log.flush-interval"`
+	// AutoCreateTopics, DefaultPartitions and DefaultReplicationFactor are
+	// Kafka's auto.create.topics.enable, num.partitions and
+	// default.replication.factor.
+	AutoCreateTopics         bool  `mapstructure:"auto-create-topics"`
+	DefaultPartitions        int32 `mapstructure:"default-partitions"`
+	DefaultReplicationFactor int16 `mapstructure:"default-replication-factor"`
 
 	// SessionTimeout is the broker session timeout of the backend.
 	SessionTimeout time.Duration `mapstructure:"metadata.session-timeout"`
@@ -69,14 +82,19 @@ type Config struct {
 // on 127.0.0.1:9092 with the embedded Raft backend as a one-node cluster.
 func DefaultConfig() Config {
 	return Config{
-		Metadata:        "raft",
-		DataDir:         "./data",
-		LogLevel:        "info",
-		LogFormat:       "text",
-		BrokerID:        1,
-		Listen:          "127.0.0.1:9092",
-		HTTP:            "127.0.0.1:9644",
-		MetadataAddress: "127.0.0.1:9093",
+		Metadata:                 "raft",
+		DataDir:                  "./data",
+		LogLevel:                 "info",
+		LogFormat:                "text",
+		BrokerID:                 1,
+		Listen:                   "127.0.0.1:9092",
+		HTTP:                     "127.0.0.1:9644",
+		MetadataAddress:          "127.0.0.1:9093",
+		Flush:                    "none",
+		FlushInterval:            time.Second,
+		AutoCreateTopics:         true,
+		DefaultPartitions:        1,
+		DefaultReplicationFactor: 1,
 	}
 }
 
@@ -104,6 +122,18 @@ func (c Config) Validate() error {
 	}
 	if c.BrokerID < 0 {
 		errs = append(errs, fmt.Errorf("broker-id: %d is negative", c.BrokerID))
+	}
+	if _, err := commitlog.ParseFlushPolicy(c.Flush); err != nil {
+		errs = append(errs, fmt.Errorf("log.flush: %q is not none, always or interval", c.Flush))
+	}
+	if c.Flush == "interval" && c.FlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("log.flush-interval: must be positive with log.flush=interval"))
+	}
+	if c.DefaultPartitions < 1 {
+		errs = append(errs, fmt.Errorf("default-partitions: %d must be at least 1", c.DefaultPartitions))
+	}
+	if c.DefaultReplicationFactor < 1 {
+		errs = append(errs, fmt.Errorf("default-replication-factor: %d must be at least 1", c.DefaultReplicationFactor))
 	}
 	if c.SessionTimeout < 0 {
 		errs = append(errs, fmt.Errorf("metadata.session-timeout: %v is negative", c.SessionTimeout))
@@ -138,6 +168,11 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("advertised", d.Advertised, "Kafka address advertised to clients (default: --listen; never 0.0.0.0)")
 	fs.String("http", d.HTTP, "address of /metrics, /healthz and /readyz (empty: off)")
 	fs.String("rack", d.Rack, "this broker's rack")
+	fs.String("log.flush", d.Flush, "log flush policy: none (page cache, like Kafka), always (fsync before ack) or interval")
+	fs.Duration("log.flush-interval", d.FlushInterval, "fsync period with --log.flush=interval")
+	fs.Bool("auto-create-topics", d.AutoCreateTopics, "create unknown topics on Metadata requests (auto.create.topics.enable)")
+	fs.Int32("default-partitions", d.DefaultPartitions, "partitions of auto-created topics and CreateTopics with -1 (num.partitions)")
+	fs.Int16("default-replication-factor", d.DefaultReplicationFactor, "replication factor of auto-created topics and CreateTopics with -1")
 	fs.Duration("metadata.session-timeout", d.SessionTimeout, "broker session timeout (default 6s)")
 	fs.String("metadata.address", d.MetadataAddress, "this node's advertised address for metadata cluster traffic (Raft)")
 	fs.String("metadata.peers", d.MetadataPeers, "metadata cluster members id@host:port,... (default: this node alone)")
@@ -149,7 +184,8 @@ func addConfigFlags(fs *pflag.FlagSet) {
 
 // configKeys are the keys of Config (its mapstructure tags).
 var configKeys = []string{"config", "metadata", "plugin-dir", "data-dir", "log-level", "log-format",
-	"broker-id", "listen", "advertised", "http", "rack", "metadata.session-timeout",
+	"broker-id", "listen", "advertised", "http", "rack", "log.flush", "log.flush-interval",
+	"auto-create-topics", "default-partitions", "default-replication-factor", "metadata.session-timeout",
 	"metadata.address", "metadata.peers", "metadata.raft.bind",
 	"metadata.etcd.endpoints", "metadata.etcd.prefix", "metadata.set"}
 

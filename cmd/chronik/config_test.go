@@ -42,6 +42,9 @@ func TestConfigPrecedence(t *testing.T) {
 		{"config file from env", map[string]string{"CHRONIK_CONFIG": yamlFile}, nil, []string{"data-dir: /from/file"}},
 		{"flag over env and file", map[string]string{"CHRONIK_DATA_DIR": "/from/env"}, []string{"--config", yamlFile, "--data-dir", "/from/flag"}, []string{"data-dir: /from/flag", "metadata: etcd"}},
 		{"env with dash key", map[string]string{"CHRONIK_LOG_LEVEL": "warn"}, nil, []string{"log-level: warn"}},
+		{"dotted key from env", map[string]string{"CHRONIK_METADATA_PEERS": "1@h:1"}, nil, []string{"metadata.peers: 1@h:1"}},
+		{"broker tuning flags", nil, []string{"--log.flush", "always", "--default-partitions", "6", "--auto-create-topics=false"},
+			[]string{"log.flush: always", "default-partitions: 6", "auto-create-topics: false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +87,8 @@ func TestConfigErrors(t *testing.T) {
 		{"empty data dir", []string{"--data-dir", ""}, "data-dir: must not be empty"},
 		{"plugin dir missing", []string{"--plugin-dir", filepath.Join(dir, "none")}, "plugin-dir"},
 		{"plugin dir is a file", []string{"--plugin-dir", write("f", "")}, "is not a directory"},
+		{"bad flush policy", []string{"--log.flush", "sometimes"}, "log.flush"},
+		{"zero default partitions", []string{"--default-partitions", "0"}, "default-partitions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

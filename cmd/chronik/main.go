@@ -80,8 +80,12 @@ func newConfigCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			_, err = fmt.Fprintf(out, "config: %s\nmetadata: %s\nplugin-dir: %s\ndata-dir: %s\nlog-level: %s\nlog-format: %s\n",
-				c.ConfigFile, c.Metadata, c.PluginDir, c.DataDir, c.LogLevel, c.LogFormat)
+			_, err = fmt.Fprintf(out, "config: %s\nmetadata: %s\nplugin-dir: %s\ndata-dir: %s\nlog-level: %s\nlog-format: %s\n"+
+				"broker-id: %d\nlisten: %s\nadvertised: %s\nhttp: %s\nlog.flush: %s\nauto-create-topics: %v\ndefault-partitions: %d\n"+
+				"default-replication-factor: %d\nmetadata.peers: %s\n",
+				c.ConfigFile, c.Metadata, c.PluginDir, c.DataDir, c.LogLevel, c.LogFormat,
+				c.BrokerID, c.Listen, c.Advertised, c.HTTP, c.Flush, c.AutoCreateTopics, c.DefaultPartitions,
+				c.DefaultReplicationFactor, c.MetadataPeers)
 			return err
 		},
 	}

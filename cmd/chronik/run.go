@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chronik-go/chronik/core/broker"
+	"github.com/chronik-go/chronik/core/commitlog"
 	"github.com/chronik-go/chronik/plugins"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -77,6 +78,11 @@ func brokerConfigs(c Config) (broker.Config, metadata.Config, error) {
 	bcfg.HTTPAddr = c.HTTP
 	bcfg.Server.ListenAddrs = []string{c.Listen}
 	bcfg.Server.AdvertisedAddr = c.Advertised
+	bcfg.Partition.Log.Flush, _ = commitlog.ParseFlushPolicy(c.Flush) // validated by loadConfig
+	bcfg.Partition.Log.FlushInterval = c.FlushInterval
+	bcfg.Protocol.AutoCreateTopics = c.AutoCreateTopics
+	bcfg.Protocol.DefaultPartitions = c.DefaultPartitions
+	bcfg.Protocol.DefaultReplicationFactor = c.DefaultReplicationFactor
 	if err := bcfg.Validate(); err != nil {
 		return bcfg, metadata.Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
