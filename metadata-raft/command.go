@@ -17,7 +17,7 @@ import (
 //
 //	offset  size  field
 //	0       1     format version (commandVersion, 1)
-//	1       1     command type (cmdRegister ... cmdBarrier)
+//	1       1     command type (cmdRegister ... cmdLast)
 //	2       16    request id: random bytes chosen by the node that first
 //	              proposed the command; a retry reuses them
 //	18      n     JSON body of the command type (the *Body structs below)
@@ -51,6 +51,16 @@ const (
 	// cmdBarrier changes nothing; a leader commits one to know that every
 	// entry before it is applied.
 	cmdBarrier
+	// cmdAddPartitions and cmdSetTopicConfigs (metadata.TopicUpdater) come
+	// after cmdBarrier: the values of existing types, stored in logs, never
+	// change. A node of an older build applies them as unknown commands (a
+	// no-op whose result is an error), so a cluster must run this build on
+	// every node before brokers use them.
+	cmdAddPartitions
+	cmdSetTopicConfigs
+
+	// cmdLast is the highest command type this build knows.
+	cmdLast = cmdSetTopicConfigs
 )
 
 func (c cmdType) String() string {
@@ -73,6 +83,10 @@ func (c cmdType) String() string {
 		return "compact"
 	case cmdBarrier:
 		return "barrier"
+	case cmdAddPartitions:
+		return "add-partitions"
+	case cmdSetTopicConfigs:
+		return "set-topic-configs"
 	}
 	return fmt.Sprintf("command(%d)", uint8(c))
 }
@@ -125,6 +139,17 @@ type deleteTopicBody struct {
 	Name string `json:"name"`
 }
 
+type addPartitionsBody struct {
+	Topic         string                   `json:"topic"`
+	ExpectedCount int32                    `json:"expected"`
+	Parts         []metadata.PartitionSpec `json:"parts"`
+}
+
+type setTopicConfigsBody struct {
+	Topic   string            `json:"topic"`
+	Configs map[string]string `json:"configs,omitempty"`
+}
+
 type alterPartitionBody struct {
 	Change metadata.PartitionChange `json:"change"`
 }
@@ -171,7 +196,7 @@ func decodeCommand(b []byte) (command, error) {
 	}
 	c := command{typ: cmdType(b[1]), body: b[commandHeaderLen:]}
 	copy(c.id[:], b[2:commandHeaderLen])
-	if c.typ < cmdRegister || c.typ > cmdBarrier {
+	if c.typ < cmdRegister || c.typ > cmdLast {
 		return c, fmt.Errorf("%w: unknown type %d", errBadCommand, b[1])
 	}
 	return c, nil

@@ -1,8 +1,8 @@
 // Package raftmeta is the embedded Raft metadata backend of chronik: a
-// metadata.Backend (with metadata.Compactor and metadata.Membership) on
-// github.com/hashicorp/raft, with the Raft log and stable store in a BoltDB
-// file (raft-boltdb/v2) and snapshots in files, all in the node's data
-// directory. It is chronik's default backend; chronik runs it as a plugin
+// metadata.Backend (with metadata.Compactor, metadata.Membership and
+// metadata.TopicUpdater) on github.com/hashicorp/raft, with the Raft log
+// and stable store in a BoltDB file (raft-boltdb/v2) and snapshots in
+// files, all in the node's data directory. It is chronik's default backend; chronik runs it as a plugin
 // subprocess of its own binary (Factory).
 //
 // # Use

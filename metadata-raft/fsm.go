@@ -321,6 +321,37 @@ func (f *fsm) exec(rev metadata.Revision, cmd command) (*result, []metadata.Even
 
 	case cmdBarrier:
 		return &result{Index: index}, nil, nil
+
+	case cmdAddPartitions:
+		var body addPartitionsBody
+		if err := decode(&body); err != nil {
+			return bad(err)
+		}
+		t, err := addPartitions(st, body.Topic, body.ExpectedCount, body.Parts)
+		if err != nil {
+			return bad(err)
+		}
+		ret := t.Clone()
+		return &result{Index: index, Topic: &ret},
+			[]metadata.Event{{Type: metadata.EventTopicUpdated, Topic: t}}, nil
+
+	case cmdSetTopicConfigs:
+		var body setTopicConfigsBody
+		if err := decode(&body); err != nil {
+			return bad(err)
+		}
+		old, ok := st.Topics[body.Topic]
+		if !ok {
+			return bad(fmt.Errorf("raftmeta: set configs of %q: %w", body.Topic, metadata.ErrUnknownTopic))
+		}
+		t := old.Clone()
+		t.Configs = nil
+		if len(body.Configs) > 0 {
+			t.Configs = cloneConfigs(body.Configs)
+		}
+		ret := t.Clone()
+		return &result{Index: index, Topic: &ret},
+			[]metadata.Event{{Type: metadata.EventTopicUpdated, Topic: t}}, nil
 	}
 	return bad(fmt.Errorf("%w: unknown type %d", errBadCommand, uint8(cmd.typ)))
 }
@@ -360,6 +391,52 @@ func alterPartition(st *metadata.State, ch metadata.PartitionChange) (metadata.P
 		p.LeaderEpoch++
 	}
 	return p, nil
+}
+
+// validateNewPartitions checks the specs of partitions to add to topic
+// without looking at the state.
+func validateNewPartitions(topic string, parts []metadata.PartitionSpec) error {
+	if len(parts) == 0 {
+		return fmt.Errorf("raftmeta: add partitions to %q: no partitions: %w", topic, metadata.ErrInvalid)
+	}
+	for i, p := range parts {
+		if err := validateAssignment(p.Replicas, p.Leader, p.ISR); err != nil {
+			return fmt.Errorf("raftmeta: add partitions to %q: new partition %d: %v: %w", topic, i, err, metadata.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// addPartitions computes the topic with parts appended. Errors are checked
+// in this order: ErrInvalid, ErrUnknownTopic, ErrStaleEpoch (the partition
+// count is not expectedCount).
+func addPartitions(st *metadata.State, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
+	if err := validateNewPartitions(topic, parts); err != nil {
+		return metadata.Topic{}, err
+	}
+	old, ok := st.Topics[topic]
+	if !ok {
+		return metadata.Topic{}, fmt.Errorf("raftmeta: add partitions to %q: %w", topic, metadata.ErrUnknownTopic)
+	}
+	if int32(len(old.Partitions)) != expectedCount {
+		return metadata.Topic{}, fmt.Errorf("raftmeta: add partitions to %q: has %d partitions, expected %d: %w",
+			topic, len(old.Partitions), expectedCount, metadata.ErrStaleEpoch)
+	}
+	t := old.Clone()
+	for _, ps := range parts {
+		isr := ps.ISR
+		if len(isr) == 0 {
+			isr = ps.Replicas
+		}
+		t.Partitions = append(t.Partitions, metadata.Partition{
+			Topic:     topic,
+			Partition: int32(len(t.Partitions)),
+			Replicas:  slices.Clone(ps.Replicas),
+			Leader:    ps.Leader,
+			ISR:       slices.Clone(isr),
+		})
+	}
+	return t, nil
 }
 
 func validateRegistration(reg metadata.BrokerRegistration) error {

@@ -445,3 +445,80 @@ func FuzzSnapshot(f *testing.F) {
 		g.apply(cmdAllocateProducerIDs, allocateBody{N: 1})
 	})
 }
+
+func TestFSMTopicUpdates(t *testing.T) {
+	h := newFSMHarness(t, 100)
+	h.apply(cmdCreateTopic, createTopicBody{Spec: testSpec("t")})
+	add := []metadata.PartitionSpec{
+		{Replicas: []int32{3, 1}, Leader: 3},
+		{Replicas: []int32{1}, Leader: metadata.NoLeader, ISR: []int32{1}},
+	}
+	data := h.cmd(cmdAddPartitions, addPartitionsBody{Topic: "t", ExpectedCount: 2, Parts: add})
+	res := h.applyData(data, 0)
+	if res.err() != nil || res.Topic == nil || len(res.Topic.Partitions) != 4 {
+		t.Fatalf("add partitions: %+v", res)
+	}
+	p2, p3 := res.Topic.Partitions[2], res.Topic.Partitions[3]
+	if p2.Topic != "t" || p2.Partition != 2 || p2.Leader != 3 || !reflect.DeepEqual(p2.ISR, []int32{3, 1}) ||
+		p2.LeaderEpoch != 0 || p2.PartitionEpoch != 0 {
+		t.Errorf("new partition 2: %+v", p2)
+	}
+	if p3.Partition != 3 || p3.Leader != metadata.NoLeader || !reflect.DeepEqual(p3.ISR, []int32{1}) {
+		t.Errorf("new partition 3: %+v", p3)
+	}
+	bs, _, _ := h.f.next(1, 10)
+	if len(bs) != 1 || len(bs[0].Events) != 1 || bs[0].Events[0].Type != metadata.EventTopicUpdated ||
+		!reflect.DeepEqual(bs[0].Events[0].Topic, *res.Topic) {
+		t.Fatalf("watch after add partitions: %+v", bs)
+	}
+	// A retry of the same request is deduplicated, not refused as stale.
+	if again := h.applyData(data, 0); !reflect.DeepEqual(again, res) {
+		t.Fatalf("retried add partitions: %+v, first %+v", again, res)
+	}
+	for _, tc := range []struct {
+		body addPartitionsBody
+		want error
+	}{
+		{addPartitionsBody{Topic: "t", ExpectedCount: 2, Parts: add}, metadata.ErrStaleEpoch},
+		{addPartitionsBody{Topic: "nope", ExpectedCount: 0, Parts: add}, metadata.ErrUnknownTopic},
+		{addPartitionsBody{Topic: "t", ExpectedCount: 4}, metadata.ErrInvalid},
+		{addPartitionsBody{Topic: "t", ExpectedCount: 4, Parts: []metadata.PartitionSpec{{Replicas: []int32{1}, Leader: 2}}}, metadata.ErrInvalid},
+	} {
+		if r := h.apply(cmdAddPartitions, tc.body); !errors.Is(r.err(), tc.want) {
+			t.Errorf("add partitions %+v: %v, want %v", tc.body, r.err(), tc.want)
+		}
+	}
+
+	res = h.apply(cmdSetTopicConfigs, setTopicConfigsBody{Topic: "t", Configs: map[string]string{"a": "1"}})
+	if res.err() != nil || res.Topic == nil || !reflect.DeepEqual(res.Topic.Configs, map[string]string{"a": "1"}) || len(res.Topic.Partitions) != 4 {
+		t.Fatalf("set configs: %+v", res)
+	}
+	res = h.apply(cmdSetTopicConfigs, setTopicConfigsBody{Topic: "t"})
+	if res.err() != nil || res.Topic == nil || res.Topic.Configs != nil {
+		t.Fatalf("clear configs: %+v", res)
+	}
+	if r := h.apply(cmdSetTopicConfigs, setTopicConfigsBody{Topic: "nope"}); !errors.Is(r.err(), metadata.ErrUnknownTopic) {
+		t.Fatalf("set configs of an unknown topic: %v", r.err())
+	}
+	st := h.f.stateClone()
+	if tp := st.Topics["t"]; len(tp.Partitions) != 4 || tp.Configs != nil {
+		t.Fatalf("topic after updates: %+v", tp)
+	}
+
+	// The updated topic survives a snapshot and restore.
+	snap, err := h.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	g := newFSMHarness(t, 100)
+	if err := g.f.Restore(io.NopCloser(&sink)); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.f.stateClone(); !reflect.DeepEqual(canon(got), canon(st)) {
+		t.Fatalf("restored %+v, want %+v", got, st)
+	}
+}

@@ -30,13 +30,14 @@ const (
 // Capabilities are what the Raft backend implements.
 var Capabilities = []metadata.Capability{
 	metadata.CapPersistence, metadata.CapMultiNode, metadata.CapFailover,
-	metadata.CapCompact, metadata.CapMembership,
+	metadata.CapCompact, metadata.CapMembership, metadata.CapTopicUpdates,
 }
 
 var (
-	_ metadata.Backend    = (*Node)(nil)
-	_ metadata.Compactor  = (*Node)(nil)
-	_ metadata.Membership = (*Node)(nil)
+	_ metadata.Backend      = (*Node)(nil)
+	_ metadata.Compactor    = (*Node)(nil)
+	_ metadata.Membership   = (*Node)(nil)
+	_ metadata.TopicUpdater = (*Node)(nil)
 )
 
 // errClosed is returned by every call on a closed node.
@@ -56,7 +57,7 @@ const (
 )
 
 // Node is one node of a Raft metadata cluster: a metadata.Backend,
-// metadata.Compactor and metadata.Membership.
+// metadata.Compactor, metadata.Membership and metadata.TopicUpdater.
 //
 // All methods are safe for concurrent use. Writes are proposed to the
 // leader (forwarded when this node is a follower) and return once applied;
@@ -914,6 +915,52 @@ func (n *Node) DeleteTopic(ctx context.Context, name string) error {
 		return err
 	}
 	return res.err()
+}
+
+// AddPartitions appends len(parts) partitions to the topic if it has
+// exactly expectedCount partitions, in one committed change watched as
+// EventTopicUpdated; see metadata.TopicUpdater. It returns the whole
+// updated topic. Errors are checked in this order: ErrInvalid (no or bad
+// partition specs), ErrUnknownTopic, ErrStaleEpoch (another partition
+// count). Safe for concurrent use; a retry after an indeterminate outcome
+// is deduplicated, and of two concurrent calls with the same expected
+// count one fails with ErrStaleEpoch.
+func (n *Node) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
+	if err := validateNewPartitions(topic, parts); err != nil {
+		return metadata.Topic{}, err
+	}
+	res, err := n.propose(ctx, "add partitions", cmdAddPartitions,
+		addPartitionsBody{Topic: topic, ExpectedCount: expectedCount, Parts: parts})
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	if err := res.err(); err != nil {
+		return metadata.Topic{}, err
+	}
+	if res.Topic == nil {
+		return metadata.Topic{}, fmt.Errorf("raftmeta: add partitions to %q: result without a topic", topic)
+	}
+	return res.Topic.Clone(), nil
+}
+
+// SetTopicConfigs replaces the topic's configs (nil or empty clears them)
+// in one committed change watched as EventTopicUpdated; see
+// metadata.TopicUpdater. It returns the whole updated topic; ErrUnknownTopic
+// for an unknown topic. Safe for concurrent use (the last committed call
+// wins); a retry after an indeterminate outcome is deduplicated.
+func (n *Node) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+	res, err := n.propose(ctx, "set topic configs", cmdSetTopicConfigs,
+		setTopicConfigsBody{Topic: topic, Configs: configs})
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	if err := res.err(); err != nil {
+		return metadata.Topic{}, err
+	}
+	if res.Topic == nil {
+		return metadata.Topic{}, fmt.Errorf("raftmeta: set configs of %q: result without a topic", topic)
+	}
+	return res.Topic.Clone(), nil
 }
 
 // AlterPartition is a compare-and-set on the partition epoch; see
