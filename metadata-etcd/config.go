@@ -21,9 +21,11 @@ const (
 // Capabilities are what the etcd backend implements: the state lives in
 // etcd, so it survives every chronik node's restart (persistence), any number
 // of chronik nodes share it (multi-node), it keeps working while a minority
-// of etcd members is down (failover) and it implements metadata.Compactor.
+// of etcd members is down (failover), and it implements metadata.Compactor
+// and metadata.TopicUpdater (topic updates).
 var Capabilities = []metadata.Capability{
 	metadata.CapPersistence, metadata.CapMultiNode, metadata.CapFailover, metadata.CapCompact,
+	metadata.CapTopicUpdates,
 }
 
 // Defaults of Config.

@@ -84,6 +84,17 @@
 // chunk, a concurrent change of a neighbour makes the compare fail and the
 // call re-reads and retries (the partition-epoch check stays exact).
 //
+// The topic updates of metadata.TopicUpdater (AddPartitions,
+// SetTopicConfigs) read the record and every partition key and rewrite
+// them all in one transaction that compares the record's mod revision and
+// that no partition key changed since the read (a concurrent change makes
+// it re-read; AddPartitions' expected count is checked on each read). The
+// watch tells an update from a creation by the record's version (a later
+// one is TopicUpdated) and, as all partition keys are in the same
+// revision, delivers the whole topic. A topic grown past a key per
+// partition is regrouped into larger chunks in that transaction, the old
+// keys between the new ones deleted by range.
+//
 // # Brokers, sessions and fencing
 //
 // A broker's session is its record plus a session key attached to an etcd

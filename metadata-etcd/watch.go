@@ -354,12 +354,14 @@ func (b *Backend) mapEvents(evs []*clientv3.Event) (batches []metadata.WatchBatc
 //
 //	brokers/<id> put       BrokerRegistered, or BrokerFenced if fenced
 //	brokers/<id> delete    BrokerUnregistered
-//	topics/<t> put         TopicCreated, with the partition chunks of the
-//	                       same revision
+//	topics/<t> put         TopicCreated (the record's first version) or
+//	                       TopicUpdated (a later one: TopicUpdater), with
+//	                       the partition chunks of the same revision, which
+//	                       are all of them
 //	topics/<t> delete      TopicDeleted (its chunk deletes are part of it)
 //	partitions/<t>/<f> put PartitionChanged for the chunk's Changed
-//	                       partition, unless the topic was created in the
-//	                       same revision
+//	                       partition, unless the topic record was written
+//	                       in the same revision
 //	producer-ids put       ProducerIDsAllocated
 //	anything else          nothing (sessions, foreign keys)
 func (b *Backend) mapRevision(rev int64, evs []*clientv3.Event) (metadata.WatchBatch, error) {
@@ -398,7 +400,11 @@ func (b *Backend) mapRevision(rev int64, evs []*clientv3.Event) (metadata.WatchB
 			if err != nil {
 				return batch, err
 			}
-			batch.Events = append(batch.Events, metadata.Event{Type: metadata.EventTopicCreated, Topic: t})
+			typ := metadata.EventTopicCreated
+			if kv.CreateRevision != kv.ModRevision {
+				typ = metadata.EventTopicUpdated // an AddPartitions or SetTopicConfigs
+			}
+			batch.Events = append(batch.Events, metadata.Event{Type: typ, Topic: t})
 		case k.kind == kindTopic:
 			batch.Events = append(batch.Events, metadata.Event{Type: metadata.EventTopicDeleted, TopicName: k.topic})
 		case k.kind == kindChunk && put && !created[k.topic]:
