@@ -73,6 +73,7 @@ type Node struct {
 	sess  *sessions
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
+	hb    *heartbeatGate
 	mux   *mux
 	store *raftboltdb.BoltStore
 	grpc  *grpc.Server
@@ -260,12 +261,21 @@ func open(ctx context.Context, cfg metadata.Config, logger *slog.Logger, ln net.
 	if err != nil {
 		return nil, fmt.Errorf("raftmeta: log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, n.trans)
+	n.hb = &heartbeatGate{}
+	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, gatedTransport{n.trans, n.hb})
 	if err != nil {
 		return nil, fmt.Errorf("raftmeta: starting raft: %w", err)
 	}
 	n.raft = r
-	undo = append(undo, func() { r.Shutdown().Error() })
+	// raft answers heartbeats on the transport's connection goroutines,
+	// which nothing waits for: one that passed raft's shutdown check
+	// could still write the term to the store after Shutdown returned
+	// and the store closed, and raft panics on a failed term write. The
+	// gate lets Close wait for heartbeats in flight and refuse later ones.
+	undo = append(undo, func() {
+		r.Shutdown().Error()
+		n.hb.close()
+	})
 	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
 		case raft.LeaderObservation, raft.RaftState:
@@ -364,6 +374,7 @@ func (n *Node) shutdown(kill bool) error {
 		if err := n.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raftmeta: raft shutdown: %w", err))
 		}
+		n.hb.close()
 		n.raft.DeregisterObserver(n.observer)
 		if err := n.mux.Close(true); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
@@ -1068,4 +1079,47 @@ func (n *Node) Info(ctx context.Context) (metadata.Info, error) {
 		})
 	}
 	return info, nil
+}
+
+// gatedTransport hands raft's heartbeat handler to the gate and the gate's
+// handler to the transport. Embedding keeps every optional interface of
+// the NetworkTransport (WithClose, WithPeers, WithPreVote) visible to raft.
+type gatedTransport struct {
+	*raft.NetworkTransport
+	gate *heartbeatGate
+}
+
+func (t gatedTransport) SetHeartbeatHandler(fn func(raft.RPC)) {
+	t.gate.mu.Lock()
+	t.gate.fn = fn
+	t.gate.mu.Unlock()
+	if fn == nil {
+		t.NetworkTransport.SetHeartbeatHandler(nil)
+		return
+	}
+	t.NetworkTransport.SetHeartbeatHandler(t.gate.handle)
+}
+
+// heartbeatGate runs raft's heartbeat handler until close, which waits for
+// the calls in flight; later heartbeats are answered with ErrRaftShutdown.
+type heartbeatGate struct {
+	mu     sync.RWMutex
+	fn     func(raft.RPC)
+	closed bool
+}
+
+func (g *heartbeatGate) handle(rpc raft.RPC) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed || g.fn == nil {
+		rpc.Respond(nil, raft.ErrRaftShutdown)
+		return
+	}
+	g.fn(rpc)
+}
+
+func (g *heartbeatGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -515,5 +518,47 @@ func TestNoQuorumFailsByDeadline(t *testing.T) {
 		if time.Now().After(deadline.Add(200 * time.Millisecond)) {
 			t.Errorf("%s without quorum returned after %v", name, took)
 		}
+	}
+}
+
+// TestHeartbeatGateWaitsForCallsInFlight: close returns only after a
+// heartbeat being handled has finished, and later heartbeats are refused
+// without reaching raft (which would write to a closed store).
+func TestHeartbeatGateWaitsForCallsInFlight(t *testing.T) {
+	g := &heartbeatGate{}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	g.fn = func(rpc raft.RPC) {
+		calls.Add(1)
+		close(entered)
+		<-release
+		rpc.Respond(nil, nil)
+	}
+	firstResp := make(chan raft.RPCResponse, 1)
+	go g.handle(raft.RPC{RespChan: firstResp})
+	<-entered
+	closed := make(chan struct{})
+	go func() { g.close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("close returned while a heartbeat was being handled")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("close did not return after the heartbeat finished")
+	}
+	if r := <-firstResp; r.Error != nil {
+		t.Fatalf("first heartbeat answered %v", r.Error)
+	}
+	lateResp := make(chan raft.RPCResponse, 1)
+	g.handle(raft.RPC{RespChan: lateResp})
+	if r := <-lateResp; !errors.Is(r.Error, raft.ErrRaftShutdown) {
+		t.Fatalf("heartbeat after close answered %v, want ErrRaftShutdown", r.Error)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("raft's handler ran %d times, want 1", calls.Load())
 	}
 }
