@@ -55,24 +55,10 @@ func handleAlterConfigs(ctx context.Context, b *Broker, r *Request) (kmsg.Respon
 	ctx, cancel := adminContext(ctx, 0)
 	defer cancel()
 
-	count := make(map[configResource]int, len(req.Resources))
-	for _, rr := range req.Resources {
-		count[configResource{rr.ResourceType, rr.ResourceName}]++
-	}
-	answered := make(map[configResource]bool, len(req.Resources))
-	for _, rr := range req.Resources {
-		key := configResource{rr.ResourceType, rr.ResourceName}
-		if answered[key] {
-			continue
-		}
-		answered[key] = true
-		res := kmsg.NewAlterConfigsResponseResource()
-		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		switch {
-		case count[key] > 1:
-			res.ErrorCode, res.ErrorMessage = kerr.InvalidRequest.Code, messagef("Duplicate resource.")
-		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
-			err := alterTopicConfigs(ctx, b, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
+	alts := make([]configAlteration, len(req.Resources))
+	for i, rr := range req.Resources {
+		alts[i] = configAlteration{res: configResource{rr.ResourceType, rr.ResourceName}, n: len(rr.Configs),
+			change: func(map[string]string) (map[string]string, error) {
 				set := make(map[string]string, len(rr.Configs))
 				for _, c := range rr.Configs {
 					if _, known := topicconfig.Lookup(c.Name); !known {
@@ -85,20 +71,73 @@ func handleAlterConfigs(ctx context.Context, b *Broker, r *Request) (kmsg.Respon
 					set[c.Name] = *c.Value
 				}
 				return set, nil
-			})
-			res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
-		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			res.ErrorCode, res.ErrorMessage = alterBrokerConfigs(b, rr.ResourceName, len(rr.Configs))
-		default:
-			res.ErrorCode = kerr.InvalidRequest.Code
-			res.ErrorMessage = messagef("resource type %d is not supported by AlterConfigs (topics are type 2, brokers type 4)", rr.ResourceType)
-		}
-		if res.ErrorCode != 0 {
-			r.Logger.Debug("AlterConfigs refused a resource", "type", rr.ResourceType, "name", rr.ResourceName, "error_code", res.ErrorCode)
-		}
-		resp.Resources = append(resp.Resources, res)
+			}}
 	}
+	alterConfigResources(ctx, b, r, req.ValidateOnly, alts, func(i int, code int16, msg *string) {
+		res := kmsg.NewAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = req.Resources[i].ResourceType, req.Resources[i].ResourceName
+		res.ErrorCode, res.ErrorMessage = code, msg
+		resp.Resources = append(resp.Resources, res)
+	})
 	return resp, nil
+}
+
+// configAlteration is one resource of an AlterConfigs or
+// IncrementalAlterConfigs request.
+type configAlteration struct {
+	res configResource
+	// n is the number of configs the resource names.
+	n int
+	// malformed, if set, returns the INVALID_REQUEST message for a
+	// malformed topic resource, nil when it is well formed.
+	malformed func() *string
+	// change computes a topic's new config set (see alterTopicConfigs).
+	change func(cur map[string]string) (map[string]string, error)
+}
+
+// alterConfigResources applies the alterations of one request in order and
+// calls answer once per distinct resource, at its first occurrence (index
+// into alts), with its error code and message: a resource named twice
+// answers INVALID_REQUEST ("Duplicate resource."), as Kafka; topics go
+// through alterTopicConfigs, brokers through alterBrokerConfigs, other
+// types answer INVALID_REQUEST.
+func alterConfigResources(ctx context.Context, b *Broker, r *Request, validateOnly bool, alts []configAlteration, answer func(i int, code int16, msg *string)) {
+	api := kmsg.NameForKey(r.Header.Key)
+	count := make(map[configResource]int, len(alts))
+	for _, a := range alts {
+		count[a.res]++
+	}
+	answered := make(map[configResource]bool, len(alts))
+	for i, a := range alts {
+		if answered[a.res] {
+			continue
+		}
+		answered[a.res] = true
+		var code int16
+		var msg *string
+		switch {
+		case count[a.res] > 1:
+			code, msg = kerr.InvalidRequest.Code, messagef("Duplicate resource.")
+		case a.res.typ == kmsg.ConfigResourceTypeTopic:
+			if a.malformed != nil {
+				if msg = a.malformed(); msg != nil {
+					code = kerr.InvalidRequest.Code
+					break
+				}
+			}
+			err := alterTopicConfigs(ctx, b, a.res.name, validateOnly, a.change)
+			code, msg = errorCode(err), errorMessage(err)
+		case a.res.typ == kmsg.ConfigResourceTypeBroker:
+			code, msg = alterBrokerConfigs(b, a.res.name, a.n)
+		default:
+			code = kerr.InvalidRequest.Code
+			msg = messagef("resource type %d is not supported by %s (topics are type 2, brokers type 4)", a.res.typ, api)
+		}
+		if code != 0 {
+			r.Logger.Debug(api+" refused a resource", "type", a.res.typ, "name", a.res.name, "error_code", code)
+		}
+		answer(i, code, msg)
+	}
 }
 
 // alterTopicConfigs computes a topic's new config set with change (given

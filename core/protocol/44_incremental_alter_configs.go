@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-go/chronik/core/topicconfig"
@@ -50,42 +49,20 @@ func handleIncrementalAlterConfigs(ctx context.Context, b *Broker, r *Request) (
 	ctx, cancel := adminContext(ctx, 0)
 	defer cancel()
 
-	count := make(map[configResource]int, len(req.Resources))
-	for _, rr := range req.Resources {
-		count[configResource{rr.ResourceType, rr.ResourceName}]++
-	}
-	answered := make(map[configResource]bool, len(req.Resources))
-	for _, rr := range req.Resources {
-		key := configResource{rr.ResourceType, rr.ResourceName}
-		if answered[key] {
-			continue
-		}
-		answered[key] = true
-		res := kmsg.NewIncrementalAlterConfigsResponseResource()
-		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		switch {
-		case count[key] > 1:
-			res.ErrorCode, res.ErrorMessage = kerr.InvalidRequest.Code, messagef("Duplicate resource.")
-		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
-			if msg := checkIncrementalOps(rr.Configs); msg != nil {
-				res.ErrorCode, res.ErrorMessage = kerr.InvalidRequest.Code, msg
-				break
-			}
-			err := alterTopicConfigs(ctx, b, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
+	alts := make([]configAlteration, len(req.Resources))
+	for i, rr := range req.Resources {
+		alts[i] = configAlteration{res: configResource{rr.ResourceType, rr.ResourceName}, n: len(rr.Configs),
+			malformed: func() *string { return checkIncrementalOps(rr.Configs) },
+			change: func(cur map[string]string) (map[string]string, error) {
 				return applyIncrementalOps(cur, rr.Configs, b.Config.TopicDefaults)
-			})
-			res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
-		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			res.ErrorCode, res.ErrorMessage = alterBrokerConfigs(b, rr.ResourceName, len(rr.Configs))
-		default:
-			res.ErrorCode = kerr.InvalidRequest.Code
-			res.ErrorMessage = messagef("resource type %d is not supported by IncrementalAlterConfigs (topics are type 2, brokers type 4)", rr.ResourceType)
-		}
-		if res.ErrorCode != 0 {
-			r.Logger.Debug("IncrementalAlterConfigs refused a resource", "type", rr.ResourceType, "name", rr.ResourceName, "error_code", res.ErrorCode)
-		}
-		resp.Resources = append(resp.Resources, res)
+			}}
 	}
+	alterConfigResources(ctx, b, r, req.ValidateOnly, alts, func(i int, code int16, msg *string) {
+		res := kmsg.NewIncrementalAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = req.Resources[i].ResourceType, req.Resources[i].ResourceName
+		res.ErrorCode, res.ErrorMessage = code, msg
+		resp.Resources = append(resp.Resources, res)
+	})
 	return resp, nil
 }
 
