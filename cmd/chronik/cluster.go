@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chronik-go/chronik/core/broker"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -41,7 +42,7 @@ func newClusterCommand() *cobra.Command {
 		}
 		return c.HTTP, nil
 	}
-	call := func(cmd *cobra.Command, method, path string, body any, out any) error {
+	var call adminCall = func(cmd *cobra.Command, method, path string, body any, out any) error {
 		a, err := addr(cmd)
 		if err != nil {
 			return err
@@ -139,9 +140,93 @@ func newClusterCommand() *cobra.Command {
 		},
 	}
 	remove.Flags().StringVar(&rmID, "id", "", "node id to remove")
-	cmd.AddCommand(members,
+	cmd.AddCommand(newClusterStatusCommand(call), members,
 		add("add-voter", "add a node to the metadata quorum as a voter (it must run with --metadata.set raft.bootstrap=false)", true),
 		add("add-nonvoter", "add a node that replicates the metadata but does not vote", false),
 		remove)
 	return cmd
+}
+
+// adminCall does one request to a broker's HTTP admin API and decodes the
+// JSON answer into out (when not nil).
+type adminCall func(cmd *cobra.Command, method, path string, body any, out any) error
+
+// newClusterStatusCommand is `chronik cluster status`: the cluster as one
+// broker's metadata image shows it. It fails (exit status 1) when that
+// broker cannot be reached or has no image yet; a fenced broker or an
+// offline partition is reported, not an error.
+func newClusterStatusCommand(call adminCall) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "brokers with their state and epochs, the controller, and partitions without a live leader",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st broker.ClusterStatus
+			if err := call(cmd, http.MethodGet, "/v1/cluster", nil, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return printClusterStatus(cmd.OutOrStdout(), st)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return c
+}
+
+// printClusterStatus writes st as tables.
+func printClusterStatus(w io.Writer, st broker.ClusterStatus) error {
+	live := 0
+	for _, b := range st.Brokers {
+		if b.State == broker.BrokerLive {
+			live++
+		}
+	}
+	ready := "ready"
+	if !st.Ready {
+		ready = "NOT ready"
+	}
+	fmt.Fprintf(w, "as seen by broker %d (%s) at metadata revision %d\n", st.BrokerID, ready, st.Revision)
+	fmt.Fprintf(w, "brokers: %d live of %d registered, controller %d\n", live, len(st.Brokers), st.ControllerID)
+	fmt.Fprintf(w, "topics: %d, partitions: %d, without a live leader: %d\n\n", st.Topics, st.Partitions, len(st.Offline))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BROKER\tSTATE\tEPOCH\tADDRESS\tRACK\tCONTROLLER")
+	for _, b := range st.Brokers {
+		var addrs []string
+		for _, l := range b.Listeners {
+			addrs = append(addrs, l.Address)
+		}
+		rack := b.Rack
+		if rack == "" {
+			rack = "-"
+		}
+		ctl := ""
+		if b.ID == st.ControllerID {
+			ctl = "*"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.State, b.Epoch, strings.Join(addrs, ","), rack, ctl)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Offline) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\npartitions without a live leader (LEADER_NOT_AVAILABLE):")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLEADER\tLEADER EPOCH\tREPLICAS\tISR")
+	for _, p := range st.Offline {
+		leader := fmt.Sprint(p.Leader)
+		if p.Leader < 0 {
+			leader = "none"
+		} else {
+			leader += " (not live)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%v\t%v\n", p.Topic, p.Partition, leader, p.LeaderEpoch, p.Replicas, p.ISR)
+	}
+	return tw.Flush()
 }

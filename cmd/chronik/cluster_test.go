@@ -1,10 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronik-go/chronik/core/broker"
 )
 
 // runCLI runs the chronik binary with args and returns its combined output.
@@ -62,5 +68,53 @@ func TestClusterCommandErrors(t *testing.T) {
 	}
 	if out, err := runCLI(t, "cluster", "members", "--broker", freePort(t), "--timeout", "2s"); err == nil || !strings.Contains(out, "cluster: broker") {
 		t.Fatalf("unreachable broker: %v\n%s", err, out)
+	}
+}
+
+// clusterStatus runs `chronik cluster status --json` against a broker's
+// HTTP port.
+func clusterStatus(t *testing.T, httpAddr string) (broker.ClusterStatus, error) {
+	t.Helper()
+	out, err := exec.Command(chronikBinary, "cluster", "status", "--json", "--broker", httpAddr, "--timeout", "5s").Output()
+	if err != nil {
+		return broker.ClusterStatus{}, fmt.Errorf("cluster status: %w", err)
+	}
+	var st broker.ClusterStatus
+	if err := json.Unmarshal(out, &st); err != nil {
+		return st, fmt.Errorf("cluster status --json: %w\n%s", err, out)
+	}
+	return st, nil
+}
+
+// TestClusterStatus: `chronik cluster status` shows a running broker live
+// with its epoch, address and as controller, as a table and as JSON, and
+// fails when the broker cannot be reached.
+func TestClusterStatus(t *testing.T) {
+	p := startChronik(t, t.TempDir(), "--broker-id", "4", "--rack", "east")
+	p.waitReady(t)
+	st, err := clusterStatus(t, p.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BrokerID != 4 || !st.Ready || st.ControllerID != 4 || len(st.Brokers) != 1 || len(st.Offline) != 0 {
+		t.Fatalf("status = %+v", st)
+	}
+	b := st.Brokers[0]
+	if b.ID != 4 || b.State != broker.BrokerLive || b.Epoch <= 0 || b.Rack != "east" ||
+		len(b.Listeners) != 1 || b.Listeners[0].Address != p.kafka {
+		t.Fatalf("broker = %+v, want 4 live in east at %s", b, p.kafka)
+	}
+	out, err := runCLI(t, "cluster", "status", "--broker", p.http)
+	wantRow := regexp.MustCompile(`(?m)^4\s+live\s+` + fmt.Sprint(b.Epoch) + `\s+` + regexp.QuoteMeta(p.kafka) + `\s+east\s+\*\s*$`)
+	if err != nil || !wantRow.MatchString(out) || !strings.Contains(out, "1 live of 1 registered, controller 4") {
+		t.Fatalf("cluster status: %v\n%s", err, out)
+	}
+	p.stop(t)
+
+	// The broker is gone: a non-zero exit naming the address.
+	out, err = runCLI(t, "cluster", "status", "--broker", p.http, "--timeout", "2s")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 || !strings.Contains(out, "cluster: broker "+p.http) {
+		t.Fatalf("status of a stopped broker: %v\n%s", err, out)
 	}
 }

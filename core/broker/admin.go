@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/chronik-go/chronik/plugins/metadata"
@@ -17,6 +19,10 @@ import (
 //	GET    /v1/metadata            Info of this node's backend (leader, members, capabilities)
 //	POST   /v1/metadata/members    {"id":"4","address":"10.0.0.4:9093","voter":true}
 //	DELETE /v1/metadata/members/{id}
+//
+// and GET /v1/cluster answers this broker's view of the cluster (its
+// watch-fed metadata image) as a ClusterStatus: every registered broker
+// with its state and epoch, and the partitions without a live leader.
 //
 // Errors answer a JSON {"error": "..."} with 400 (bad input), 501 (the
 // backend has no run-time membership), 503 (no quorum) or 500.
@@ -33,6 +39,14 @@ func (b *Broker) registerAdmin(mux *http.ServeMux) {
 			return
 		}
 		writeJSON(w, http.StatusOK, info)
+	})
+	mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
+		st, ok := b.clusterStatus()
+		if !ok {
+			writeAdminError(w, fmt.Errorf("%w: broker %d has not loaded its first metadata image yet", metadata.ErrUnavailable, b.cfg.BrokerID))
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("POST /v1/metadata/members", func(w http.ResponseWriter, r *http.Request) {
 		var m metadata.Member
@@ -74,6 +88,107 @@ func (b *Broker) registerAdmin(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"removed": id})
 	})
+}
+
+// ClusterStatus is the answer of GET /v1/cluster: the cluster as one
+// broker's metadata image shows it at one revision. It is a read of an
+// immutable image, so its parts are consistent with each other.
+type ClusterStatus struct {
+	// BrokerID is the broker that answered.
+	BrokerID int32 `json:"broker_id"`
+	// Ready is that broker's /readyz: registered and in its own image.
+	Ready bool `json:"ready"`
+	// Revision is the backend revision of the image.
+	Revision int64 `json:"revision"`
+	// ControllerID is the controller Metadata names (-1: no live broker).
+	ControllerID int32 `json:"controller_id"`
+	// Brokers are all registered brokers, fenced ones included, by id.
+	Brokers []BrokerStatus `json:"brokers"`
+	// Topics and Partitions count what the image holds.
+	Topics     int `json:"topics"`
+	Partitions int `json:"partitions"`
+	// Offline are the partitions without a live leader (no leader, or a
+	// fenced one): clients get LEADER_NOT_AVAILABLE for them. Sorted by
+	// topic and partition; never null.
+	Offline []OfflinePartition `json:"offline_partitions"`
+}
+
+// Broker states of BrokerStatus.State.
+const (
+	BrokerLive   = "live"
+	BrokerFenced = "fenced"
+)
+
+// BrokerStatus is one registered broker in a ClusterStatus.
+type BrokerStatus struct {
+	ID    int32  `json:"id"`
+	State string `json:"state"` // BrokerLive or BrokerFenced
+	// Epoch is the broker epoch of its (last) session.
+	Epoch       int64  `json:"epoch"`
+	Incarnation string `json:"incarnation"`
+	Rack        string `json:"rack,omitempty"`
+	// Listeners are the advertised endpoints, "NAME host:port" each.
+	Listeners []ListenerStatus `json:"listeners"`
+}
+
+// ListenerStatus is one advertised endpoint of a broker.
+type ListenerStatus struct {
+	Name    string `json:"name"`
+	Address string `json:"address"` // host:port
+}
+
+// OfflinePartition is a partition without a live leader.
+type OfflinePartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Leader is the recorded leader (fenced or gone), -1 for none.
+	Leader      int32   `json:"leader"`
+	LeaderEpoch int32   `json:"leader_epoch"`
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+}
+
+// clusterStatus reads the current image; ok is false before the first one.
+func (b *Broker) clusterStatus() (ClusterStatus, bool) {
+	cl := b.Cluster()
+	img := cl.Image()
+	if img == nil {
+		return ClusterStatus{}, false
+	}
+	st := ClusterStatus{
+		BrokerID:     b.cfg.BrokerID,
+		Ready:        cl.Ready(),
+		Revision:     int64(img.Revision()),
+		ControllerID: img.ControllerID(),
+		Brokers:      []BrokerStatus{},
+		Offline:      []OfflinePartition{},
+	}
+	for _, br := range img.Brokers() {
+		bs := BrokerStatus{ID: br.ID, State: BrokerLive, Epoch: br.Epoch, Incarnation: br.IncarnationID,
+			Rack: br.Rack, Listeners: []ListenerStatus{}}
+		if br.Fenced {
+			bs.State = BrokerFenced
+		}
+		for _, l := range br.Listeners {
+			bs.Listeners = append(bs.Listeners, ListenerStatus{Name: l.Name,
+				Address: net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))})
+		}
+		st.Brokers = append(st.Brokers, bs)
+	}
+	for _, name := range img.TopicNames() {
+		t, _ := img.Topic(name)
+		st.Topics++
+		for _, p := range t.Partitions {
+			st.Partitions++
+			if _, ok := img.LiveLeader(p); ok {
+				continue
+			}
+			st.Offline = append(st.Offline, OfflinePartition{Topic: name, Partition: p.Partition,
+				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+				Replicas: append([]int32{}, p.Replicas...), ISR: append([]int32{}, p.ISR...)})
+		}
+	}
+	return st, true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
