@@ -45,7 +45,7 @@ cluster and its data under ./data.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	addConfigFlags(root.PersistentFlags())
-	root.AddCommand(newVersionCommand(), newPluginsCommand(), newConfigCommand(), newPluginServeCommand(), newClusterCommand())
+	root.AddCommand(newVersionCommand(), newPluginsCommand(), newConfigCommand(), newPluginServeCommand(), newClusterCommand(), newBenchCommand())
 	return root
 }
 
