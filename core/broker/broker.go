@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -190,6 +191,13 @@ func (b *Broker) startHTTP(ctx context.Context) error {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	b.registerAdmin(mux)
+	if b.cfg.HTTPPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	b.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	b.httpAddr = ln.Addr().String()
 	b.httpDone = make(chan struct{})

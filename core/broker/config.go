@@ -34,6 +34,9 @@ type Config struct {
 	// HTTPAddr is where /metrics, /healthz and /readyz are served; empty
 	// disables the HTTP port. Default 127.0.0.1:9644.
 	HTTPAddr string
+	// HTTPPprof serves net/http/pprof under /debug/pprof/ on the HTTP
+	// port (for profiling; off by default).
+	HTTPPprof bool
 	// ListenerName is the name of the Kafka listener registered in the
 	// backend. Default "PLAINTEXT".
 	ListenerName string
