@@ -224,10 +224,48 @@ func loadConfig(fs *pflag.FlagSet) (Config, error) {
 	if err := v.UnmarshalExact(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	if file := v.GetString("config"); file != "" {
+		resolveFromFile(&c, file, func(key string) bool {
+			inEnv := os.Getenv(envName(key)) != "" // viper ignores empty variables
+			return v.InConfig(key) && !inEnv && !(fs.Lookup(key) != nil && fs.Changed(key))
+		})
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return c, nil
+}
+
+// envName is the CHRONIK_* environment variable of a config key.
+func envName(key string) string {
+	return "CHRONIK_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(key))
+}
+
+// resolveFromFile makes the relative paths a config file sets relative to
+// that file's directory, so that `chronik --config dir/node1.yaml` means the
+// same from any working directory. Paths given as flags or environment
+// variables stay relative to the working directory, as on any command line.
+// fromFile reports whether the file set a key (and nothing overrode it).
+// The paths are data-dir, plugin-dir, and metadata when it names a plugin
+// file (it contains a path separator).
+func resolveFromFile(c *Config, file string, fromFile func(key string) bool) {
+	dir := filepath.Dir(file)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	for _, p := range []struct {
+		key  string
+		v    *string
+		path bool
+	}{
+		{"data-dir", &c.DataDir, true},
+		{"plugin-dir", &c.PluginDir, true},
+		{"metadata", &c.Metadata, strings.ContainsRune(c.Metadata, filepath.Separator)},
+	} {
+		if p.path && *p.v != "" && !filepath.IsAbs(*p.v) && fromFile(p.key) {
+			*p.v = filepath.Join(dir, *p.v)
+		}
+	}
 }
 
 func newLogger(c Config, w io.Writer) *slog.Logger {
