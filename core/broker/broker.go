@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/group"
 	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/protocol"
 	"github.com/chronik-go/chronik/core/server"
@@ -32,6 +33,7 @@ type Broker struct {
 
 	cluster *cluster.Cluster
 	parts   *partition.Manager
+	groups  *group.Coordinator
 	proto   *protocol.Broker
 	server  *server.Server
 
@@ -96,8 +98,13 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.parts = parts
+	groups, err := group.New(group.DefaultConfig(), cl, parts, b.log.With("component", "group"))
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.groups = groups
 	b.proto = &protocol.Broker{NodeID: b.cfg.BrokerID, Logger: b.log.With("component", "protocol"),
-		Cluster: cl, Partitions: parts, Config: b.cfg.Protocol}
+		Cluster: cl, Partitions: parts, Groups: groups, Config: b.cfg.Protocol}
 
 	srv, err := server.New(scfg, b.proto, b.log.With("component", "server"))
 	if err != nil {
@@ -123,6 +130,13 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := parts.Start(); err != nil {
 		_ = b.stopHTTP()
 		_ = srv.Close()
+		_ = cl.Close()
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := groups.Start(); err != nil {
+		_ = b.stopHTTP()
+		_ = srv.Close()
+		_ = parts.Close()
 		_ = cl.Close()
 		return fmt.Errorf("broker: %w", err)
 	}
@@ -236,6 +250,9 @@ func (b *Broker) Close() error {
 		errs = append(errs, b.server.Close())
 	}
 	errs = append(errs, b.stopHTTP())
+	if b.groups != nil {
+		errs = append(errs, b.groups.Close())
+	}
 	if b.parts != nil {
 		errs = append(errs, b.parts.Close())
 	}

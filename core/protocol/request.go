@@ -40,6 +40,10 @@ type Broker struct {
 	// Partitions are the partition replicas this broker hosts (the data
 	// path: produce, fetch, offsets).
 	Partitions *partition.Manager
+	// Groups is the group coordinator (consumer groups and committed
+	// offsets); nil on brokers built without one, whose group APIs answer
+	// COORDINATOR_NOT_AVAILABLE.
+	Groups Groups
 	// Config holds the broker settings handlers apply.
 	Config Config
 }
