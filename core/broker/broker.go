@@ -116,6 +116,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.server = srv
 
 	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b.reg.MustRegister(b.stateCollectors()...)
 	if b.cfg.HTTPAddr != "" {
 		if err := b.startHTTP(ctx); err != nil {
 			_ = srv.Close()
