@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	clustersuite "github.com/chronik-go/chronik/conformance/cluster"
 	"github.com/chronik-go/chronik/core/broker"
 )
 
@@ -117,4 +120,58 @@ func TestClusterStatus(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() == 0 || !strings.Contains(out, "cluster: broker "+p.http) {
 		t.Fatalf("status of a stopped broker: %v\n%s", err, out)
 	}
+}
+
+// TestClusterSuiteRaft runs the cluster conformance suite (three chronik
+// processes of this binary) on the embedded Raft backend.
+func TestClusterSuiteRaft(t *testing.T) {
+	clustersuite.Run(t, clustersuite.Config{Binary: chronikBinary, Backend: "raft", Dir: t.TempDir(), Perf: testing.Verbose()})
+}
+
+// TestClusterSuiteEtcd runs the cluster conformance suite on the etcd
+// backend, against a real one-member etcd (Debian's etcd-server) under a
+// fresh key prefix.
+func TestClusterSuiteEtcd(t *testing.T) {
+	endpoint := startEtcd(t)
+	clustersuite.Run(t, clustersuite.Config{Binary: chronikBinary, Backend: "etcd", EtcdEndpoints: endpoint, Dir: t.TempDir(), Perf: testing.Verbose()})
+}
+
+// startEtcd runs a one-member etcd server (the etcd binary from PATH; on
+// Debian: apt-get install etcd-server) on free loopback ports and returns
+// its client endpoint host:port once it answers /health.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Fatalf("this test needs an etcd server binary in PATH (Debian: apt-get install etcd-server): %v", err)
+	}
+	client, peer := freePort(t), freePort(t)
+	out := &syncBuffer{}
+	cmd := exec.Command(bin, "--name", "conformance", "--data-dir", t.TempDir(),
+		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
+		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
+		"--initial-cluster", "conformance=http://"+peer, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("etcd output:\n%s", out.String())
+		}
+	})
+	eventually(t, 30*time.Second, "etcd answers /health", func() (bool, string) {
+		resp, err := http.Get("http://" + client + "/health")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(body), `"true"`), string(body)
+	})
+	return client
 }
