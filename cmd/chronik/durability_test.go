@@ -5,6 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -251,6 +257,16 @@ func TestKillDuringLoad(t *testing.T) {
 			}
 		}
 	}
+
+	// /metrics tells the same log end offsets.
+	m := scrapeChronik(t, p2.http)
+	for part := range int32(parts) {
+		before, _ := ends.Lookup(topicAll, part)
+		key := fmt.Sprintf(`chronik_log_end_offset{partition="%d",topic="%s"}`, part, topicAll)
+		if got, want := m[key], float64(before.Offset+3); got != want {
+			t.Fatalf("%s = %v, want %v", key, got, want)
+		}
+	}
 	p2.stop(t)
 }
 
@@ -461,4 +477,105 @@ func fetchRawBatches(ctx context.Context, t *testing.T, cl *kgo.Client, topic st
 			return out
 		}
 	}
+}
+
+// scrapeChronik GETs addr's /metrics and returns each sample's value by its
+// series as printed ("name" or `name{label="value",...}`).
+func scrapeChronik(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(string(body)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("/metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// childPIDs returns the pids of pid's child processes (Linux).
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, s := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(s); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// TestMetricsBackendHealth: the real binary's /metrics shows its Raft
+// metadata plugin up with a leader, the broker registered and ready; when
+// the plugin process is SIGKILLed the broker restarts it, and
+// chronik_metadata_plugin_restarts_total counts it while the backend comes
+// back up.
+func TestMetricsBackendHealth(t *testing.T) {
+	p := startChronik(t, t.TempDir())
+	p.waitReady(t)
+	m := scrapeChronik(t, p.http)
+	for k, v := range map[string]float64{
+		"chronik_metadata_backend_up":            1,
+		"chronik_metadata_backend_leader_known":  1,
+		"chronik_metadata_backend_members":       1,
+		"chronik_metadata_plugin_restarts_total": 0,
+		"chronik_metadata_registered":            1,
+		"chronik_broker_ready":                   1,
+		"chronik_metadata_live_brokers":          1,
+		"chronik_partitions":                     0,
+	} {
+		if g, ok := m[k]; !ok || g != v {
+			t.Fatalf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	if m["chronik_metadata_image_revision"] <= 0 {
+		t.Fatalf("image revision %v", m["chronik_metadata_image_revision"])
+	}
+
+	kids := childPIDs(t, p.cmd.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("chronik has %d child processes (%v), want its one metadata plugin", len(kids), kids)
+	}
+	if err := syscall.Kill(kids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m = scrapeChronik(t, p.http)
+		if m["chronik_metadata_plugin_restarts_total"] == 1 && m["chronik_metadata_backend_up"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("within 30s of killing the plugin: restarts %v, up %v",
+				m["chronik_metadata_plugin_restarts_total"], m["chronik_metadata_backend_up"])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.waitReady(t)
+	p.stop(t)
 }
