@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -130,10 +131,29 @@ func TestClusterSuiteRaft(t *testing.T) {
 
 // TestClusterSuiteEtcd runs the cluster conformance suite on the etcd
 // backend, against a real one-member etcd (Debian's etcd-server) under a
-// fresh key prefix.
+// fresh key prefix, through the chronik-conformance CLI the way a user
+// runs it: `chronik-conformance cluster --chronik BIN --metadata etcd
+// --etcd-endpoints HOST:PORT`.
 func TestClusterSuiteEtcd(t *testing.T) {
 	endpoint := startEtcd(t)
-	clustersuite.Run(t, clustersuite.Config{Binary: chronikBinary, Backend: "etcd", EtcdEndpoints: endpoint, Dir: t.TempDir(), Perf: testing.Verbose()})
+	cli := filepath.Join(t.TempDir(), "chronik-conformance")
+	if out, err := exec.Command("go", "build", "-o", cli, "github.com/chronik-go/chronik/conformance/cmd/chronik-conformance").CombinedOutput(); err != nil {
+		t.Fatalf("building chronik-conformance: %v\n%s", err, out)
+	}
+	args := []string{"cluster", "--chronik", chronikBinary, "--metadata", "etcd", "--etcd-endpoints", endpoint, "--keep", t.TempDir()}
+	if testing.Verbose() {
+		args = append(args, "--perf")
+	}
+	out, err := exec.Command(cli, args...).CombinedOutput()
+	t.Logf("chronik-conformance %s:\n%s", strings.Join(args, " "), out)
+	if err != nil || !strings.Contains(string(out), " passed, 0 failed") || strings.Contains(string(out), "FAIL") {
+		t.Fatalf("chronik-conformance cluster on etcd: %v", err)
+	}
+	for _, check := range clustersuite.Checks() {
+		if !strings.Contains(string(out), "PASS "+check.Name) && (check.Name != "topic-latency" || testing.Verbose()) {
+			t.Errorf("no PASS line for %s", check.Name)
+		}
+	}
 }
 
 // startEtcd runs a one-member etcd server (the etcd binary from PATH; on

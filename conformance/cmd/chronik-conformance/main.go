@@ -5,6 +5,7 @@
 //	chronik-conformance --plugin ./chronik-metadata-NAME [--nodes 3]
 //	    [--session-timeout 2s] [--set key=value ...] [--arg ARG ...]
 //	    [--run REGEX] [--timeout 3m] [-v] [--list]
+//	chronik-conformance cluster --chronik ./bin/chronik [--metadata raft|etcd|PATH] ...
 //
 // Each check prints PASS, FAIL (with its failure messages) or SKIP (with
 // the reason: a capability the plugin does not declare, or too few nodes);
@@ -41,6 +42,9 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // run is the whole command; it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "cluster" {
+		return runCluster(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("chronik-conformance", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
