@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,8 +30,9 @@ import (
 //     size, which the writer publishes only after the bytes are written:
 //     a reader never sees a half-written batch.
 //
-// Lock order: mu, then a segment index's mu, then epochCache.mu; mu before
-// ckptMu; the read position cache's mutex is a leaf. Readers take only
+// Lock order: compactMu (Compact), then mu, then a segment index's mu,
+// then epochCache.mu; mu before ckptMu and before cleanMu; the read
+// position cache's mutex and passMu are leaves. Readers take only
 // index and epoch read locks and the cache mutex, one at a time.
 //
 // A Log owns one background goroutine (fsync of rolled segments and the
@@ -57,6 +59,20 @@ type Log struct {
 
 	ckptMu        sync.Mutex
 	recoveryPoint int64 // under ckptMu
+
+	// Compaction (compact.go). compactMu serializes passes and is taken
+	// before everything else; passMu guards closing and passCancel (a
+	// leaf); cleanMu guards the cleaner state and its file and is taken
+	// after mu.
+	compactMu     sync.Mutex
+	passMu        sync.Mutex
+	closing       bool
+	passCancel    context.CancelFunc
+	cleanMu       sync.Mutex
+	cleaner       cleanerCheckpoint
+	cleanerOnDisk bool              // cleaner.checkpoint exists
+	cleanerGen    uint64            // bumped by Truncate and Reset
+	compactHook   func(step string) // tests: called at each step of a pass
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -204,7 +220,10 @@ type AppendResult struct {
 
 // frame walks concatenated batches checking what Append relies on: whole
 // batches with valid headers (ParseHeader, CheckHeader).
-func frame(batches []byte) error {
+func frame(batches []byte) error { return frameWith(batches, (*Header).CheckHeader) }
+
+// frameWith is frame with a header check of the caller's choice.
+func frameWith(batches []byte, check func(*Header) error) error {
 	if len(batches) == 0 {
 		return fmt.Errorf("%w: no record batch", ErrCorruptBatch)
 	}
@@ -216,7 +235,7 @@ func frame(batches []byte) error {
 		if h.Size() > len(batches)-pos {
 			return fmt.Errorf("%w: batch %d needs %d bytes, %d left", ErrCorruptBatch, n, h.Size(), len(batches)-pos)
 		}
-		if err := h.CheckHeader(); err != nil {
+		if err := check(&h); err != nil {
 			return fmt.Errorf("batch %d: %w", n, err)
 		}
 		pos += h.Size()
@@ -318,14 +337,16 @@ func (l *Log) append(batches []byte, opts AppendOptions) (AppendResult, syncTick
 }
 
 // AppendReplicated appends batches that already carry their offsets and
-// leader epochs (a follower copying its leader): the first base offset
-// must be the log end offset and each batch must follow the previous one
-// (ErrOffsetMismatch); CRCs are checked (ErrCorruptBatch); each batch's
-// leader epoch is recorded in the epoch checkpoint when it starts a new
-// epoch (an epoch below the latest is ErrInvalidEpoch). The bytes are
-// stored unmodified.
+// leader epochs (a follower copying its leader): base offsets must
+// increase from the log end offset on (ErrOffsetMismatch for one below the
+// offset the previous batch ends at); a gap is valid, as is a record count
+// below last offset delta + 1, since a compacted leader sends both (the
+// gap is recorded in cleaner.checkpoint first, so that Open accepts it);
+// CRCs are checked (ErrCorruptBatch); each batch's leader epoch is
+// recorded in the epoch checkpoint when it starts a new epoch (an epoch
+// below the latest is ErrInvalidEpoch). The bytes are stored unmodified.
 func (l *Log) AppendReplicated(batches []byte) (AppendResult, error) {
-	if err := frame(batches); err != nil {
+	if err := frameWith(batches, checkStoredHeader); err != nil {
 		return AppendResult{}, err
 	}
 	res, ticket, err := l.appendReplicated(batches)
@@ -344,14 +365,20 @@ func (l *Log) appendReplicated(batches []byte) (AppendResult, syncTicket, error)
 	}
 	base := l.endOffset.Load()
 	next := base
+	gaps := false
 	latest, hasLatest := l.epochs.latest()
 	for pos := 0; pos < len(batches); {
 		b := batches[pos:]
 		size := LogOverhead + int(batchLength(b))
 		b = b[:size]
-		if bo := batchBaseOffset(b); bo != next {
-			return AppendResult{}, syncTicket{}, fmt.Errorf("%w: batch at offset %d, expected %d", ErrOffsetMismatch, bo, next)
+		bo := batchBaseOffset(b)
+		if bo < next {
+			return AppendResult{}, syncTicket{}, fmt.Errorf("%w: batch at offset %d, expected %d or above", ErrOffsetMismatch, bo, next)
 		}
+		if bo > next {
+			gaps = true
+		}
+		next = bo
 		if !CRCValid(b) {
 			return AppendResult{}, syncTicket{}, fmt.Errorf("%w: CRC mismatch in batch at offset %d", ErrCorruptBatch, next)
 		}
@@ -363,21 +390,24 @@ func (l *Log) appendReplicated(batches []byte) (AppendResult, syncTicket, error)
 		next += int64(binaryLastOffsetDelta(b)) + 1
 		pos += size
 	}
-	// Record epoch starts only once every batch passed.
-	off := base
-	for pos := 0; pos < len(batches); {
-		b := batches[pos:]
-		if err := l.epochs.assign(binaryLeaderEpoch(b), off); err != nil {
+	if gaps {
+		if err := l.allowGapsBelow(next); err != nil {
 			return AppendResult{}, syncTicket{}, err
 		}
-		off += int64(binaryLastOffsetDelta(b)) + 1
+	}
+	// Record epoch starts only once every batch passed.
+	for pos := 0; pos < len(batches); {
+		b := batches[pos:]
+		if err := l.epochs.assign(binaryLeaderEpoch(b), batchBaseOffset(b)); err != nil {
+			return AppendResult{}, syncTicket{}, err
+		}
 		pos += LogOverhead + int(batchLength(b))
 	}
 	ticket, err := l.write(batches, next, l.now())
 	if err != nil {
 		return AppendResult{}, syncTicket{}, err
 	}
-	return AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: l.startOffset.Load()}, ticket, nil
+	return AppendResult{BaseOffset: batchBaseOffset(batches), LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: l.startOffset.Load()}, ticket, nil
 }
 
 // write appends prepared batches ending before offset next (writer only).
@@ -599,6 +629,16 @@ func (l *Log) Sync() error {
 // first error.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
+		// A running compaction pass is cancelled and waited for.
+		l.passMu.Lock()
+		l.closing = true
+		if l.passCancel != nil {
+			l.passCancel()
+		}
+		l.passMu.Unlock()
+		l.compactMu.Lock()
+		//nolint:staticcheck // empty critical section: waits for the pass
+		l.compactMu.Unlock()
 		close(l.stop)
 		l.wg.Wait()
 		l.mu.Lock()

@@ -87,6 +87,7 @@ func Open(ctx context.Context, dir string, cfg Config, opts Options) (*Log, erro
 type segPlan struct {
 	seg      *segment
 	fileSize int64
+	gapsOK   bool // compaction may have left offset gaps (cleaner.checkpoint)
 	st       scanState
 	full     bool // scanned whole: indexes rebuilt in st
 	middle   bool // damage followed by a valid batch in the same segment
@@ -100,6 +101,7 @@ type scanState struct {
 	maxTs       int64
 	maxTsOffset int64
 	base        int64 // the segment's base offset
+	gapsOK      bool  // compaction may have left offset gaps between batches
 	damage      error // why the walk stopped early, nil at the end of the file
 	damagePos   int64
 
@@ -181,11 +183,11 @@ func (st *scanState) walk(sc *scanner, pos, end int64, visit func(h *Header)) er
 			st.damage, st.damagePos = fmt.Errorf("%w: batch of %d bytes, %d left", errTorn, size, end-pos), pos
 			return nil
 		}
-		if h.BaseOffset != st.next {
+		if h.BaseOffset < st.next || (h.BaseOffset > st.next && !st.gapsOK) {
 			st.damage, st.damagePos = fmt.Errorf("%w: base offset %d, expected %d", errBadBatch, h.BaseOffset, st.next), pos
 			return nil
 		}
-		if err := h.CheckHeader(); err != nil {
+		if err := checkStoredHeader(&h); err != nil {
 			st.damage, st.damagePos = fmt.Errorf("%w: %w", errBadBatch, err), pos
 			return nil
 		}
@@ -249,7 +251,7 @@ func findValidAfter(ctx context.Context, f *os.File, from, end, minBase int64) (
 				continue
 			}
 			h, err := ParseHeader(b)
-			if err != nil || h.BaseOffset < minBase || h.CheckHeader() != nil {
+			if err != nil || h.BaseOffset < minBase || checkStoredHeader(&h) != nil {
 				continue
 			}
 			pos := start + int64(i)
@@ -281,6 +283,16 @@ func findValidAfter(ctx context.Context, f *os.File, from, end, minBase int64) (
 // recover loads and repairs the directory (see Open). Nothing is modified
 // until every check has passed.
 func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error) {
+	cc, ccExists, ccDamaged, err := readCleanerCheckpoint(l.dir)
+	if err != nil {
+		return err
+	}
+	if ccDamaged {
+		l.logger.Warn("commitlog: damaged cleaner checkpoint; allowing compaction gaps in every segment", "dir", l.dir)
+	}
+	if err := finishSwaps(l.dir); err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("commitlog: reading %s: %w", l.dir, err)
@@ -295,7 +307,7 @@ func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error
 		if e.IsDir() {
 			continue
 		}
-		if strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, deletedSuffix) {
+		if strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, cleanedSuffix) {
 			cleanup = append(cleanup, name)
 			continue
 		}
@@ -360,6 +372,7 @@ func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error
 			return fmt.Errorf("commitlog: stat segment %d: %w", p.seg.base, serr)
 		}
 		p.fileSize = st.Size()
+		p.gapsOK = p.seg.base < cc.cleanedEnd
 		full := !ckpt.clean && p.seg.base >= ckpt.recoveryPoint || i == len(plans)-1 && !ckpt.clean
 		if !full {
 			ok, terr := l.tailCheck(p, sc)
@@ -471,6 +484,12 @@ func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error
 	if eerr := l.loadEpochs(); eerr != nil {
 		return eerr
 	}
+	l.cleaner, l.cleanerOnDisk = cc, ccExists && !ccDamaged
+	if ccDamaged {
+		if werr := l.setCleanerLocked(cc); werr != nil {
+			return werr
+		}
+	}
 
 	rp := ckpt.recoveryPoint
 	if ckpt.clean {
@@ -481,6 +500,42 @@ func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error
 	cerr := l.writeCheckpointLocked(false)
 	l.ckptMu.Unlock()
 	return cerr
+}
+
+// finishSwaps completes compaction swaps that were committed (a
+// <base>.log.swap exists) when the process stopped: the .swap replaces the
+// segment's .log and its indexes are removed, to be rebuilt from it. The
+// uncommitted *.cleaned files are left for the cleanup of recover.
+func finishSwaps(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("commitlog: reading %s: %w", dir, err)
+	}
+	done := false
+	for _, e := range entries {
+		base, suf, ok := parseSegmentName(e.Name())
+		if !ok || suf != logSuffix+swapSuffix {
+			continue
+		}
+		for _, name := range []string{
+			segmentName(base, indexSuffix), segmentName(base, timeIndexSuffix),
+			cleanedName(base, indexSuffix), cleanedName(base, timeIndexSuffix),
+		} {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("commitlog: finishing compaction of segment %d: %w", base, err)
+			}
+		}
+		if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(dir, segmentName(base, logSuffix))); err != nil {
+			return fmt.Errorf("commitlog: finishing compaction of segment %d: %w", base, err)
+		}
+		done = true
+	}
+	if done {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("commitlog: sync dir: %w", err)
+		}
+	}
+	return nil
 }
 
 // newScan returns a scan state for a segment starting at byte 0.
@@ -496,6 +551,7 @@ func (l *Log) newScan(s *segment, rebuild bool) scanState {
 func (l *Log) fullScan(p *segPlan, sc *scanner) error {
 	p.full = true
 	p.st = l.newScan(p.seg, true)
+	p.st.gapsOK = p.gapsOK
 	sc.f, sc.bufLen = p.seg.log, 0
 	if err := p.st.walk(sc, 0, p.fileSize, nil); err != nil {
 		return fmt.Errorf("commitlog: scanning segment %d: %w", p.seg.base, err)
@@ -559,6 +615,7 @@ func (l *Log) tailCheck(p *segPlan, sc *scanner) (bool, error) {
 		startPos, startOff = int64(pos), s.base+int64(rel)
 	}
 	st := l.newScan(s, false)
+	st.gapsOK = p.gapsOK
 	timeOff, timeTs := int64(-1), int64(-1)
 	if n := s.timeIdx.count(); n > 0 {
 		e, _, err := s.timeIdx.entryAt(n - 1)

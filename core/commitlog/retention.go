@@ -51,10 +51,11 @@ func (l *Log) Truncate(to int64) error {
 
 	// Readers first: offsets past newNext are out of range from now on.
 	l.endOffset.Store(newNext)
+	cerr := l.noteTruncation(newNext, false)
 	l.cache.clear()
 	kept := slices.Clone(segs[:i+1])
 	l.segs.Store(&kept)
-	var firstErr error
+	firstErr := cerr
 	for j := len(segs) - 1; j > i; j-- {
 		d := segs[j]
 		d.truncGen.Add(1)
@@ -200,6 +201,10 @@ func (l *Log) resetLocked(offset int64) error {
 	}
 	l.endOffset.Store(offset)
 	l.cache.clear()
+	if err := l.noteTruncation(offset, true); err != nil {
+		l.failed = err
+		return err
+	}
 	segs := *l.segs.Load()
 	for j := len(segs) - 1; j >= 0; j-- {
 		d := segs[j]
