@@ -433,6 +433,9 @@ type FetchResult struct {
 	// Records is the dst passed to Fetch with whole batches appended,
 	// verbatim as stored.
 	Records []byte
+	// Slice holds the batches instead of Records for FetchSlice; the
+	// caller closes it.
+	Slice commitlog.FileSlice
 	// HighWatermark, LastStableOffset and LogStartOffset describe the
 	// log for the response.
 	HighWatermark, LastStableOffset, LogStartOffset int64
@@ -452,27 +455,66 @@ type FetchResult struct {
 // data is the caller's, with a Waiter.
 func (p *Partition) Fetch(dst []byte, f FetchParams) (FetchResult, error) {
 	res := FetchResult{Records: dst, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, DivergingEpoch: -1, DivergingEndOffset: -1}
+	err := p.fetch(&res, f, func(maxBytes int, maxOffset int64) error {
+		rr, err := p.log.Read(dst, f.Offset, maxBytes, maxOffset)
+		if err != nil {
+			return err
+		}
+		if !f.MinOneMessage && len(rr.Data)-len(dst) > maxBytes {
+			rr.Data = dst
+		}
+		res.Records = rr.Data
+		return nil
+	})
+	return res, err
+}
+
+// FetchSlice is Fetch without the copy: the batches are returned as
+// res.Slice, a range of a segment file to send with its WriteTo
+// (sendfile) or copy with AppendTo; res.Records stays nil. The caller must
+// Close the slice (also an empty one; Close is idempotent), even when an
+// error is returned. Same rules, errors and offsets as Fetch.
+func (p *Partition) FetchSlice(f FetchParams) (res FetchResult, err error) {
+	res = FetchResult{HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, DivergingEpoch: -1, DivergingEndOffset: -1}
+	err = p.fetch(&res, f, func(maxBytes int, maxOffset int64) error {
+		s, err := p.log.ReadSlice(f.Offset, maxBytes, maxOffset)
+		if err != nil {
+			return err
+		}
+		if !f.MinOneMessage && s.Len() > int64(maxBytes) {
+			_ = s.Close()
+			return nil
+		}
+		res.Slice = s
+		return nil
+	})
+	return res, err
+}
+
+// fetch is Fetch's checks and offsets around read, which reads up to
+// maxBytes below maxOffset into res.
+func (p *Partition) fetch(res *FetchResult, f FetchParams, read func(maxBytes int, maxOffset int64) error) error {
 	r := p.role.Load()
 	if r.closed {
-		return res, p.notLeader(r)
+		return p.notLeader(r)
 	}
 	if err := r.checkEpoch(f.CurrentLeaderEpoch); err != nil {
-		return res, err
+		return err
 	}
 	if !r.leader {
-		return res, p.notLeader(r)
+		return p.notLeader(r)
 	}
 	replica := f.ReplicaID >= 0
 	if replica && (f.ReplicaID == p.brokerID || !slices.Contains(r.replicas, f.ReplicaID)) {
-		return res, fmt.Errorf("%w: broker %d is not a follower of %s-%d", ErrNotLeader, f.ReplicaID, p.topic, p.index)
+		return fmt.Errorf("%w: broker %d is not a follower of %s-%d", ErrNotLeader, f.ReplicaID, p.topic, p.index)
 	}
 	hw := p.hw.Load()
 	if f.LastFetchedEpoch >= 0 {
 		epoch, end := endOffsetFor(p.epochEntries(r), f.LastFetchedEpoch, p.log.LogEndOffset())
 		if epoch < f.LastFetchedEpoch || end < f.Offset {
-			p.fillOffsets(&res)
+			p.fillOffsets(res)
 			res.Diverging, res.DivergingEpoch, res.DivergingEndOffset = true, epoch, end
-			return res, nil
+			return nil
 		}
 	}
 	maxOffset := hw
@@ -481,22 +523,17 @@ func (p *Partition) Fetch(dst []byte, f FetchParams) (FetchResult, error) {
 	}
 	maxBytes := min(f.MaxBytes, p.maxFetch)
 	if maxBytes > 0 || f.MinOneMessage {
-		rr, err := p.log.Read(dst, f.Offset, max(maxBytes, 0), maxOffset)
-		if err != nil {
-			return res, err
+		if err := read(max(maxBytes, 0), maxOffset); err != nil {
+			return err
 		}
-		if !f.MinOneMessage && len(rr.Data)-len(dst) > maxBytes {
-			rr.Data = dst
-		}
-		res.Records = rr.Data
 	} else if lso, leo := p.log.LogStartOffset(), p.log.LogEndOffset(); f.Offset < lso || f.Offset > leo {
-		return res, fmt.Errorf("%w: offset %d, log has [%d, %d)", commitlog.ErrOffsetOutOfRange, f.Offset, lso, leo)
+		return fmt.Errorf("%w: offset %d, log has [%d, %d)", commitlog.ErrOffsetOutOfRange, f.Offset, lso, leo)
 	}
 	if replica {
 		p.RecordFollowerFetch(f.ReplicaID, f.Offset)
 	}
-	p.fillOffsets(&res)
-	return res, nil
+	p.fillOffsets(res)
+	return nil
 }
 
 // fillOffsets sets the offsets a Fetch answer reports.

@@ -10,13 +10,16 @@ import (
 
 	"github.com/chronik-go/chronik/core/cluster"
 	"github.com/chronik-go/chronik/core/partition"
+	"github.com/chronik-go/chronik/core/wire"
 )
 
 // Fetch (key 1): versions 4-18.
 //
 // Behaviour:
 //   - Each partition is read from its leader's log on this broker, whole
-//     batches verbatim as stored, from the fetch offset up to the high
+//     batches verbatim as stored, sent from the segment files with
+//     sendfile (the response is a wire.SplicedResponse whose record sets
+//     are file slices), from the fetch offset up to the high
 //     watermark (followers, replica id >= 0: up to the log end offset, and
 //     their fetch offset is their log end offset for the high watermark).
 //     read_committed reads the same: without transactions the last stable
@@ -80,6 +83,46 @@ type fetchOp struct {
 	replicaID int32
 	maxBytes  int
 	leaders   map[int32]leaderInfo
+	// chunks are the record sets of the last gather, file slices whose
+	// placeholders are in resp; released by the next gather, or by the
+	// writer of the response (fetchResponse.Release).
+	chunks []wire.Chunk
+}
+
+// fetchResponse is a Fetch response whose record sets are segment file
+// ranges, sent by the connection's writer with sendfile
+// (wire.SplicedResponse).
+type fetchResponse struct {
+	*kmsg.FetchResponse
+	chunks []wire.Chunk
+}
+
+var _ wire.SplicedResponse = (*fetchResponse)(nil)
+
+// Chunks implements wire.SplicedResponse.
+func (r *fetchResponse) Chunks() []wire.Chunk { return r.chunks }
+
+// Release implements wire.SplicedResponse: it closes the file slices.
+func (r *fetchResponse) Release() {
+	releaseChunks(r.chunks)
+	r.chunks = nil
+}
+
+func releaseChunks(chunks []wire.Chunk) {
+	for _, c := range chunks {
+		_ = c.Close()
+	}
+}
+
+// response is the answer to send: resp, spliced if it holds file slices.
+func (op *fetchOp) response() kmsg.Response {
+	op.finish()
+	if len(op.chunks) == 0 {
+		return op.resp
+	}
+	r := &fetchResponse{FetchResponse: op.resp, chunks: op.chunks}
+	op.chunks = nil
+	return r
 }
 
 func handleFetch(_ context.Context, b *Broker, r *Request) (kmsg.Response, error) {
@@ -95,9 +138,11 @@ func handleFetch(_ context.Context, b *Broker, r *Request) (kmsg.Response, error
 	op := newFetchOp(b, req, resp)
 	n, immediate := op.gather()
 	if immediate || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 {
-		op.finish()
-		return resp, nil
+		return op.response(), nil
 	}
+	// The wait gathers again; nothing of this gather is kept.
+	releaseChunks(op.chunks)
+	op.chunks = nil
 	return r.Defer(op.wait)
 }
 
@@ -146,6 +191,8 @@ func newFetchOp(b *Broker, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) *fe
 func (op *fetchOp) gather() (total int, immediate bool) {
 	img := brokerImage(op.b)
 	clear(op.leaders)
+	releaseChunks(op.chunks)
+	op.chunks = op.chunks[:0]
 	v := op.req.Version
 	limit, minOne := op.maxBytes, true
 	for i := range op.items {
@@ -186,8 +233,9 @@ func (op *fetchOp) gather() (total int, immediate bool) {
 		if v >= 12 {
 			params.LastFetchedEpoch = it.rp.LastFetchedEpoch
 		}
-		res, err := p.Fetch(nil, params)
+		res, err := p.FetchSlice(params)
 		if err != nil {
+			_ = res.Slice.Close()
 			op.fail(img, it, partitionError(err))
 			immediate = true
 			continue
@@ -197,11 +245,14 @@ func (op *fetchOp) gather() (total int, immediate bool) {
 			out.DivergingEpoch.Epoch, out.DivergingEpoch.EndOffset = res.DivergingEpoch, res.DivergingEndOffset
 			immediate = true
 		}
-		if n := len(res.Records); n > 0 {
-			out.RecordBatches = res.Records
+		if n := int(res.Slice.Len()); n > 0 {
+			out.RecordBatches = wire.Placeholder(len(op.chunks))
+			op.chunks = append(op.chunks, &res.Slice)
 			minOne = false
 			limit = max(limit-n, 0)
 			total += n
+		} else {
+			_ = res.Slice.Close()
 		}
 	}
 	return total, immediate
@@ -262,10 +313,10 @@ func (op *fetchOp) wait(ctx context.Context) (kmsg.Response, error) {
 		case <-timer.C:
 			op.gather()
 		case <-ctx.Done():
+			releaseChunks(op.chunks)
 			return nil, ctx.Err()
 		}
 		break
 	}
-	op.finish()
-	return op.resp, nil
+	return op.response(), nil
 }

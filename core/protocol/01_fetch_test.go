@@ -327,8 +327,9 @@ func TestFetchFromFollowerReplica(t *testing.T) {
 
 // BenchmarkFetchHandler: a consumer's Fetch (v12) of 1 MiB from a 64 MiB
 // partition through the handler and response encoding into a reused
-// buffer, as the server runs it (request decoding excluded: the request
-// is the same every time but its offset).
+// buffer (request decoding excluded: the request is the same every time
+// but its offset). The handler answers file slices; AppendResponse copies
+// them in (one pread each), where a connection would sendfile them.
 //
 //	go test -run '^$' -bench Handler -benchmem ./core/protocol/
 func BenchmarkFetchHandler(b *testing.B) {
@@ -355,10 +356,17 @@ func BenchmarkFetchHandler(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		data := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0].RecordBatches
-		out = wire.AppendResponse(out[:0], 1, resp)
-		total += int64(len(data))
-		next := req.Topics[0].Partitions[0].FetchOffset + int64(len(data)/len(batch)*16)
+		var n int
+		if sr, ok := resp.(wire.SplicedResponse); ok {
+			for _, c := range sr.Chunks() {
+				n += int(c.Len())
+			}
+		} else {
+			n = len(resp.(*kmsg.FetchResponse).Topics[0].Partitions[0].RecordBatches)
+		}
+		out = wire.AppendResponse(out[:0], 1, resp) // copies the file slices in
+		total += int64(n)
+		next := req.Topics[0].Partitions[0].FetchOffset + int64(n/len(batch)*16)
 		if next >= end {
 			next = 0
 		}

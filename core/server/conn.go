@@ -63,6 +63,12 @@ type conn struct {
 	closeOnce   sync.Once
 	closeReason string // set once by close
 	closeErr    error
+
+	// held is the slot the writer took and has not written yet; serve
+	// releases its response after the writer and the waits are done.
+	held *slot
+	// splices is the writer's reused scratch for spliced responses.
+	splices []wire.Splice
 }
 
 // slot is one request on its way to a response.
@@ -110,6 +116,14 @@ func (c *conn) serve() {
 	c.readLoop()
 	c.wg.Wait()
 	c.close(reasonClient, nil) // no-op unless nothing closed it yet
+	// Responses never written may hold file slices: release them. The
+	// reader closed the queue, and every writer of a slot is done.
+	if c.held != nil {
+		releaseResponse(c.held)
+	}
+	for s := range c.queue {
+		releaseResponse(s)
+	}
 
 	c.srv.metrics.connClosed(c.closeReason)
 	level := slog.LevelDebug
@@ -255,6 +269,15 @@ func (c *conn) call(api protocol.API, r *protocol.Request, wait protocol.WaitFun
 	return resp, "", nil
 }
 
+// releaseResponse releases what an unwritten response holds (the file
+// slices of a wire.SplicedResponse).
+func releaseResponse(s *slot) {
+	if sr, ok := s.resp.(wire.SplicedResponse); ok && s.ready.Load() {
+		sr.Release()
+	}
+	s.resp = nil
+}
+
 // complete makes s ready for the writer.
 func (c *conn) complete(s *slot, resp kmsg.Response, err error, reason string) {
 	if err == nil && resp != nil && resp.Key() != s.req.Header.Key {
@@ -293,7 +316,9 @@ func (c *conn) writeLoop() {
 				return
 			}
 		}
+		c.held = s
 		if !ok {
+			c.held = nil
 			// The reader stopped; everything it queued is written.
 			if c.flush(&buf) && c.stopReason != "" {
 				c.close(c.stopReason, c.stopErr)
@@ -322,14 +347,78 @@ func (c *conn) writeLoop() {
 			}
 			return
 		}
-		if s.resp != nil { // nil: a request without response (acks=0)
+		if sr, ok := s.resp.(wire.SplicedResponse); ok {
+			s.resp = nil
+			c.held = nil
+			if !c.writeSpliced(&buf, s.req.Header.CorrelationID, sr) {
+				return
+			}
+		} else if s.resp != nil { // nil: a request without response (acks=0)
 			buf = wire.AppendResponse(buf, s.req.Header.CorrelationID, s.resp)
 			s.resp = nil
 		}
+		c.held = nil
 		if len(buf) >= maxBuf && !c.flush(&buf) {
 			return
 		}
 	}
+}
+
+// writeSpliced writes the responses in buf and then sr, whose chunks (file
+// slices) go from the file to the socket (sendfile) between its encoded
+// pieces; the bytes after the last chunk stay in buf to be batched with
+// the next responses. sr is released. false means the connection is
+// closed.
+func (c *conn) writeSpliced(buf *[]byte, correlationID int32, sr wire.SplicedResponse) bool {
+	defer sr.Release()
+	out, splices, err := wire.AppendSplicedResponse(*buf, correlationID, sr, c.splices[:0])
+	c.splices = splices
+	defer clear(c.splices) // drop the chunk references
+	if err != nil {
+		if c.flush(buf) {
+			c.close(reasonHandlerError, err)
+		}
+		return false
+	}
+	*buf = out
+	last := 0
+	for _, sp := range splices {
+		if !c.write((*buf)[last:sp.At]) {
+			return false
+		}
+		n, err := sp.Chunk.WriteTo(c.nc)
+		if n > 0 {
+			c.srv.metrics.bytesOut.Add(float64(n))
+			c.touch()
+		}
+		if err == nil && n != sp.Chunk.Len() {
+			err = fmt.Errorf("server: sent %d of %d bytes of a record set", n, sp.Chunk.Len())
+		}
+		if err != nil {
+			c.close(reasonWriteError, err)
+			return false
+		}
+		last = sp.At
+	}
+	*buf = (*buf)[:copy(*buf, (*buf)[last:])]
+	return true
+}
+
+// write writes b; false means the connection is closed.
+func (c *conn) write(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	n, err := c.nc.Write(b)
+	if n > 0 {
+		c.srv.metrics.bytesOut.Add(float64(n))
+		c.touch()
+	}
+	if err != nil {
+		c.close(reasonWriteError, err)
+		return false
+	}
+	return true
 }
 
 // flush writes buf, if anything is in it, and empties it; false means the
@@ -338,13 +427,7 @@ func (c *conn) flush(buf *[]byte) bool {
 	if len(*buf) == 0 {
 		return true
 	}
-	n, err := c.nc.Write(*buf)
-	if n > 0 {
-		c.srv.metrics.bytesOut.Add(float64(n))
-		c.touch()
-	}
-	if err != nil {
-		c.close(reasonWriteError, err)
+	if !c.write(*buf) {
 		return false
 	}
 	if cap(*buf) > 4*c.srv.cfg.WriteBufferSize {

@@ -55,7 +55,24 @@ func ResponseHeaderFlexible(resp kmsg.Response) bool {
 // correlation id, tagged fields for header v1, body) to dst and returns the
 // extended slice. It allocates only if dst has too little capacity, so a
 // connection reuses one buffer for all its responses.
+//
+// A SplicedResponse is encoded with its chunks copied in, then released;
+// it panics if the response does not hold its placeholders or a chunk
+// cannot be read (connections use AppendSplicedResponse, which returns
+// errors).
 func AppendResponse(dst []byte, correlationID int32, resp kmsg.Response) []byte {
+	if sr, ok := resp.(SplicedResponse); ok {
+		defer sr.Release()
+		out, err := appendSpliced(dst, correlationID, sr)
+		if err != nil {
+			panic(fmt.Sprintf("wire: encoding a spliced %s response: %v", kmsg.NameForKey(resp.Key()), err))
+		}
+		return out
+	}
+	return appendResponse(dst, correlationID, resp)
+}
+
+func appendResponse(dst []byte, correlationID int32, resp kmsg.Response) []byte {
 	start := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, 0) // size, patched below
 	dst = binary.BigEndian.AppendUint32(dst, uint32(correlationID))

@@ -246,7 +246,7 @@ func TestHistogram(t *testing.T) {
 		r := rand.New(rand.NewPCG(uint64(g), 7))
 		vals := make([]time.Duration, 10000)
 		for i := range vals {
-			vals[i] = time.Duration(math.Exp(r.Float64()*20)) // 1ns .. ~0.5s, log-uniform
+			vals[i] = time.Duration(math.Exp(r.Float64() * 20)) // 1ns .. ~0.5s, log-uniform
 		}
 		mu.Lock()
 		samples = append(samples, vals...)
