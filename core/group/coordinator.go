@@ -396,11 +396,18 @@ func (c *Coordinator) shardFor(groupID string) (*shard, *kerr.Error) {
 	return s, nil
 }
 
-// loadedShards returns the loaded shards and whether any led shard is
-// still loading.
+// loadedShards returns the loaded shards and whether any partition the
+// image names this broker leader of is not loaded yet.
 func (c *Coordinator) loadedShards() (out []*shard, loading bool) {
+	img, _ := c.cl.Current()
+	t, _ := img.Topic(OffsetsTopic)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	for _, p := range t.Partitions {
+		if _, ok := c.shards[p.Partition]; !ok && p.Leader == c.self {
+			loading = true
+		}
+	}
 	for _, s := range c.shards {
 		if s.loading.Load() {
 			loading = true
