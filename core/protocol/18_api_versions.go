@@ -13,7 +13,9 @@ import (
 // Behaviour, as Kafka's:
 //   - Lists every API of the broker's registry with its version range, in
 //     key order, so a version is advertised exactly when an API file
-//     registers it.
+//     registers it — with Kafka 4.0's one exception: Produce is listed
+//     from v0 although v0-2 are refused (KAFKA-18659; old librdkafka
+//     will not compress otherwise).
 //   - A version outside 0-4 (a newer client) gets a v0 response with
 //     UNSUPPORTED_VERSION listing only ApiVersions and its range; the body
 //     is not decoded. The client retries at our highest version (KIP-511).
@@ -84,6 +86,13 @@ func handleAPIVersions(_ context.Context, b *Broker, r *Request) (kmsg.Response,
 		key := kmsg.NewApiVersionsResponseApiKey()
 		key.ApiKey = api.Key
 		key.MinVersion = api.MinVersion
+		if api.Key == 0 {
+			// As Kafka 4.0 (KAFKA-18659): Produce is advertised from v0
+			// although v0-2 requests are still refused, because
+			// librdkafka before 2.8 only compresses with gzip, snappy or
+			// lz4 when the broker lists Produce v0 (librdkafka#4956).
+			key.MinVersion = 0
+		}
 		key.MaxVersion = api.MaxVersion
 		resp.ApiKeys = append(resp.ApiKeys, key)
 	}
