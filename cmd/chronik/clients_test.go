@@ -311,13 +311,11 @@ func TestKafkaPython(t *testing.T) {
 
 // TestKcat: kcat (librdkafka 2.0.2) produces keyed records with acks=all
 // and idempotence through every codec, and consumes (-C -e) what it and
-// franz-go produced; every record comes back exactly.
-//
-// Which codec kcat's batches are stored with is not checked yet: librdkafka
-// before 2.8 sends gzip, snappy and lz4 batches uncompressed to a broker
-// whose ApiVersions answer lacks Produce v0 (librdkafka#4956), which Kafka
-// 4.0 works around by advertising Produce v0-2 while refusing them
-// (KAFKA-18659); chronik advertises Produce 3-13.
+// franz-go produced; every record comes back exactly, and every batch is
+// stored with the codec kcat was told to use (librdkafka before 2.8 sends
+// gzip, snappy and lz4 batches uncompressed to a broker whose ApiVersions
+// answer lacks Produce v0, librdkafka#4956: chronik lists Produce from v0
+// as Kafka 4.0 does, KAFKA-18659).
 func TestKcat(t *testing.T) {
 	kcat := kcatPath(t)
 	p := startChronik(t, t.TempDir())
@@ -351,6 +349,13 @@ func TestKcat(t *testing.T) {
 			}
 			sameRecords(t, "kcat reading its own "+c.name, consume(t, topic), want)
 			sameRecords(t, "franz-go reading kcat's "+c.name, consumeWithKgo(ctx, t, p.kafka, topic, len(want)), want)
+			for part := range int32(parts) {
+				for _, attr := range storedCodecs(ctx, t, p.kafka, topic, part) {
+					if attr != c.attr {
+						t.Fatalf("%s/%d: a batch is stored with codec %d, kcat was told %s (%d)", topic, part, attr, c.name, c.attr)
+					}
+				}
+			}
 		}
 	})
 
