@@ -5,8 +5,9 @@
 // registration and broker epochs, sessions and fencing, the watch feed
 // (complete, ordered, gap-free, identical on every node, resumable,
 // compactable, cancellable), linearizable reads across nodes, partition
-// compare-and-set and epochs, topics, producer ids, persistence across
-// restarts, minority and majority failures, sentinel errors and contexts.
+// compare-and-set and epochs, topics, producer ids, the cluster id (Kafka's
+// format, one per cluster, stable), persistence across restarts, minority
+// and majority failures, sentinel errors and contexts.
 // Each check starts a fresh cluster through a Harness, drives it through
 // the metadata.Backend interface only, and fails with a message that names
 // the node, the call and what was expected. A check that needs a capability

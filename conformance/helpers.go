@@ -456,7 +456,7 @@ func applyAll(st metadata.State, bs []metadata.WatchBatch, rev metadata.Revision
 // canonState returns st with nil and empty collections made the same (nil),
 // so that DeepEqual compares content and not how a codec spells "empty".
 func canonState(st metadata.State) metadata.State {
-	c := metadata.State{Revision: st.Revision, NextProducerID: st.NextProducerID,
+	c := metadata.State{Revision: st.Revision, ClusterID: st.ClusterID, NextProducerID: st.NextProducerID,
 		Brokers: map[int32]metadata.Broker{}, Topics: map[string]metadata.Topic{}}
 	for id, b := range st.Brokers {
 		b = b.Clone()
@@ -507,6 +507,9 @@ func diffStates(want, got metadata.State) string {
 	var d []string
 	if want.Revision != got.Revision {
 		d = append(d, fmt.Sprintf("revision %d vs %d", want.Revision, got.Revision))
+	}
+	if want.ClusterID != got.ClusterID {
+		d = append(d, fmt.Sprintf("cluster id %q vs %q", want.ClusterID, got.ClusterID))
 	}
 	if want.NextProducerID != got.NextProducerID {
 		d = append(d, fmt.Sprintf("next producer id %d vs %d", want.NextProducerID, got.NextProducerID))

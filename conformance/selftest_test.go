@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -256,6 +258,20 @@ func (w waitsOutDeadline) AllocateProducerIDs(ctx context.Context, n int) (int64
 	return first, w.wait(ctx, err)
 }
 
+// clusterIDOf replaces the cluster id of every Snapshot with id(prev).
+type clusterIDOf struct {
+	base
+	id func(real string) string
+}
+
+func (c clusterIDOf) Snapshot(ctx context.Context) (metadata.State, error) {
+	st, err := c.Backend.Snapshot(ctx)
+	if err == nil {
+		st.ClusterID = c.id(st.ClusterID)
+	}
+	return st, err
+}
+
 var brokenCases = []struct {
 	name string
 	wrap func(g *group, opts Options, i int, b metadata.Backend) metadata.Backend
@@ -315,6 +331,37 @@ var brokenCases = []struct {
 		},
 		run:  []string{"Errors/SentinelsOnEveryNode", "Topics/CreateExistingFails", "Watch/CancelClosesStream"},
 		fail: []string{"Errors/SentinelsOnEveryNode", "Topics/CreateExistingFails"},
+	},
+	{
+		name: "own-cluster-id-per-node",
+		wrap: func(_ *group, _ Options, i int, b metadata.Backend) metadata.Backend {
+			if i == 0 {
+				return b
+			}
+			own := metadata.NewClusterID()
+			return clusterIDOf{base{b}, func(string) string { return own }}
+		},
+		run:  []string{"ClusterID/SameOnEveryNode", "ClusterID/KafkaFormatAndStable", "ClusterID/DiffersBetweenClusters"},
+		fail: []string{"ClusterID/SameOnEveryNode"},
+	},
+	{
+		name: "new-cluster-id-per-snapshot",
+		wrap: func(_ *group, _ Options, _ int, b metadata.Backend) metadata.Backend {
+			return clusterIDOf{base{b}, func(string) string { return metadata.NewClusterID() }}
+		},
+		run:  []string{"ClusterID/KafkaFormatAndStable", "ClusterID/DiffersBetweenClusters"},
+		fail: []string{"ClusterID/KafkaFormatAndStable"},
+	},
+	{
+		name: "hex-uuid-cluster-id",
+		wrap: func(_ *group, _ Options, _ int, b metadata.Backend) metadata.Backend {
+			return clusterIDOf{base{b}, func(real string) string {
+				raw, _ := base64.RawURLEncoding.DecodeString(real)
+				return hex.EncodeToString(raw)
+			}}
+		},
+		run:  []string{"ClusterID/KafkaFormatAndStable", "ClusterID/SameOnEveryNode", "Topics/CreateExistingFails"},
+		fail: []string{"ClusterID/KafkaFormatAndStable", "ClusterID/SameOnEveryNode"},
 	},
 	{
 		name: "waits-out-deadline-without-quorum",

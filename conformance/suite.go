@@ -110,6 +110,7 @@ func Checks() []Check {
 	all = append(all, topicUpdateChecks()...)
 	all = append(all, partitionChecks()...)
 	all = append(all, producerIDChecks()...)
+	all = append(all, clusterIDChecks()...)
 	all = append(all, persistenceChecks()...)
 	all = append(all, faultChecks()...)
 	all = append(all, errorChecks()...)

@@ -46,11 +46,22 @@
 //	P producer-ids             next free producer id, decimal      -        AllocateProducerIDs
 //	P changed                  "" (its mod revision is the last    -        every changing
 //	                            change's revision)                          transaction
+//	P cluster-id               the cluster id, 22 characters       -        the first Snapshot
+//	                            (Kafka's format), never rewritten           of any node (create
+//	                                                                        if absent)
 //
 // <id> is the broker id as 10 decimal digits, <t> the topic name
 // path-escaped (url.PathEscape), <first> the first partition of the key as
 // 10 decimal digits. The fields of a partition are replicas, leader, leader
 // epoch, ISR and partition epoch.
+//
+// The cluster id (metadata.State.ClusterID) is created by the first
+// Snapshot any node of the prefix answers, with one transaction that puts
+// a new id if the key has no create revision and reads the key otherwise,
+// so that racing nodes agree on the first id written; afterwards every
+// Snapshot reads it with the rest. Writing it is not a change of the
+// contract state: it does not touch P changed and no watch event maps it.
+// A prefix written before cluster ids gets one the same way.
 //
 // A broker's epoch is the revision of its registration. The registration
 // cannot know it before committing, so it writes "epoch" as 0 and readers

@@ -26,6 +26,7 @@ const (
 	dirPartitions = "partitions/"
 	keyProducerID = "producer-ids"
 	keyChanged    = "changed"
+	keyClusterID  = "cluster-id"
 )
 
 // layout names the keys of one cluster.
@@ -37,6 +38,7 @@ func (l layout) brokers() string         { return l.prefix + dirBrokers }
 func (l layout) sessions() string        { return l.prefix + dirSessions }
 func (l layout) producerIDs() string     { return l.prefix + keyProducerID }
 func (l layout) changed() string         { return l.prefix + keyChanged }
+func (l layout) clusterID() string       { return l.prefix + keyClusterID }
 func (l layout) topic(name string) string {
 	return l.prefix + dirTopics + url.PathEscape(name)
 }
@@ -62,6 +64,7 @@ const (
 	kindChunk
 	kindProducerIDs
 	kindChanged
+	kindClusterID
 )
 
 // parsedKey is a key under the prefix, taken apart.
@@ -91,6 +94,8 @@ func (l layout) parse(key []byte) parsedKey {
 		return parsedKey{kind: kindProducerIDs}
 	case rel == keyChanged:
 		return parsedKey{kind: kindChanged}
+	case rel == keyClusterID:
+		return parsedKey{kind: kindClusterID}
 	case strings.HasPrefix(rel, dirBrokers):
 		if id, ok := parseID(rel[len(dirBrokers):]); ok {
 			return parsedKey{kind: kindBroker, id: id}

@@ -20,6 +20,7 @@ func TestLayoutParse(t *testing.T) {
 		{l.chunk("a/b", 40), parsedKey{kind: kindChunk, topic: "a/b", first: 40}},
 		{l.producerIDs(), parsedKey{kind: kindProducerIDs}},
 		{l.changed(), parsedKey{kind: kindChanged}},
+		{l.clusterID(), parsedKey{kind: kindClusterID}},
 		// Not the layout: ignored.
 		{"/c/brokers/7", parsedKey{}},
 		{"/c/brokers/-000000001", parsedKey{}},

@@ -31,7 +31,7 @@ const (
 // fit etcd's --max-request-bytes fails with metadata.ErrInvalid saying so.
 // With ErrTopicExists the existing topic is returned as well.
 func (b *Backend) CreateTopic(ctx context.Context, spec metadata.TopicSpec) (metadata.Topic, error) {
-	if err := validateTopic(spec); err != nil {
+	if err := metadata.ValidateTopicSpec(spec); err != nil {
 		return metadata.Topic{}, err
 	}
 	what := fmt.Sprintf("create topic %q", spec.Name)
@@ -116,60 +116,6 @@ func chunksByFirst(l layout, kvs []*mvccpb.KeyValue) map[int]*mvccpb.KeyValue {
 		}
 	}
 	return m
-}
-
-// validateTopic checks a spec without looking at the state.
-func validateTopic(spec metadata.TopicSpec) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("etcdmeta: create topic %q: %s: %w", spec.Name, fmt.Sprintf(format, args...), metadata.ErrInvalid)
-	}
-	switch {
-	case spec.Name == "":
-		return bad("empty name")
-	case spec.ID.IsZero():
-		return bad("zero topic id")
-	case len(spec.Partitions) == 0:
-		return bad("no partitions")
-	}
-	for i, p := range spec.Partitions {
-		if err := validateAssignment(p.Replicas, p.Leader, p.ISR); err != nil {
-			return bad("partition %d: %v", i, err)
-		}
-	}
-	return nil
-}
-
-// validateAssignment checks that replicas are non-empty, non-negative and
-// distinct, that leader is NoLeader or a replica, and that isr holds
-// distinct replicas.
-func validateAssignment(replicas []int32, leader int32, isr []int32) error {
-	if len(replicas) == 0 {
-		return fmt.Errorf("no replicas")
-	}
-	seen := make(map[int32]bool, len(replicas))
-	for _, r := range replicas {
-		if r < 0 {
-			return fmt.Errorf("negative replica %d", r)
-		}
-		if seen[r] {
-			return fmt.Errorf("duplicate replica %d", r)
-		}
-		seen[r] = true
-	}
-	if leader != metadata.NoLeader && !seen[leader] {
-		return fmt.Errorf("leader %d is not a replica", leader)
-	}
-	inISR := make(map[int32]bool, len(isr))
-	for _, r := range isr {
-		if !seen[r] {
-			return fmt.Errorf("ISR member %d is not a replica", r)
-		}
-		if inISR[r] {
-			return fmt.Errorf("duplicate ISR member %d", r)
-		}
-		inISR[r] = true
-	}
-	return nil
 }
 
 // DeleteTopic deletes the topic record and its partition keys in one
@@ -296,8 +242,8 @@ func (b *Backend) alterOnce(ctx context.Context, cli *clientv3.Client, ch metada
 	if ch.Replicas != nil {
 		replicas = ch.Replicas
 	}
-	if err := validateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
-		return metadata.Partition{}, false, fmt.Errorf("%v: %w", err, metadata.ErrInvalid)
+	if err := metadata.ValidateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
+		return metadata.Partition{}, false, err
 	}
 	if ch.ExpectedPartitionEpoch != cur.PartitionEpoch {
 		return metadata.Partition{}, false, fmt.Errorf("at partition epoch %d, current %d: %w",

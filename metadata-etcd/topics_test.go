@@ -101,9 +101,9 @@ func TestLargeTopicAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Left: the producer-id-less cluster's changed key only.
-	if keys.Count != 1 {
-		t.Errorf("%d keys left under the prefix after deleting the topic, want 1 (changed)", keys.Count)
+	// Left: the producer-id-less cluster's changed key and its cluster id.
+	if keys.Count != 2 {
+		t.Errorf("%d keys left under the prefix after deleting the topic, want 2 (changed, cluster-id)", keys.Count)
 	}
 }
 

@@ -33,13 +33,8 @@ var _ metadata.TopicUpdater = (*Backend)(nil)
 // the topic if that commit went through.
 func (b *Backend) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
 	what := fmt.Sprintf("add partitions to %q", topic)
-	if len(parts) == 0 {
-		return metadata.Topic{}, fmt.Errorf("etcdmeta: %s: no partitions: %w", what, metadata.ErrInvalid)
-	}
-	for i, p := range parts {
-		if err := validateAssignment(p.Replicas, p.Leader, p.ISR); err != nil {
-			return metadata.Topic{}, fmt.Errorf("etcdmeta: %s: new partition %d: %v: %w", what, i, err, metadata.ErrInvalid)
-		}
+	if err := metadata.ValidateNewPartitions(topic, parts); err != nil {
+		return metadata.Topic{}, err
 	}
 	added := make([]metadata.Partition, len(parts))
 	for i, ps := range parts {

@@ -49,6 +49,18 @@ func (b *Backend) Snapshot(ctx context.Context) (metadata.State, error) {
 		if err != nil {
 			return metadata.State{}, b.corrupt("snapshot", err)
 		}
+		if st.ClusterID == "" {
+			actx, cancel := b.attempt(ctx)
+			id, err := b.ensureClusterID(actx, cli)
+			cancel()
+			if err != nil {
+				if b.retry(ctx, bo, "snapshot", err) {
+					continue
+				}
+				return metadata.State{}, b.wrap(ctx, "snapshot", err)
+			}
+			st.ClusterID = id
+		}
 		st.Revision = metadata.Revision(rev)
 		for _, kv := range kvs {
 			if b.keys.parse(kv.Key).kind == kindChanged {
@@ -57,6 +69,36 @@ func (b *Backend) Snapshot(ctx context.Context) (metadata.State, error) {
 		}
 		return st, nil
 	}
+}
+
+// ensureClusterID creates the cluster id key with a new id unless it
+// exists, in one transaction (create if absent, else read), and returns
+// the id in force: of nodes racing to create it, every one gets the id
+// that was written first. Safe to retry: the key is never rewritten.
+func (b *Backend) ensureClusterID(ctx context.Context, cli *clientv3.Client) (string, error) {
+	key, id := b.keys.clusterID(), metadata.NewClusterID()
+	resp, err := cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, id)).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return "", err
+	}
+	b.leader.observe(resp.Header)
+	if resp.Succeeded {
+		b.log.Info("created the cluster id", "cluster_id", id)
+		return id, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) != 1 {
+		return "", fmt.Errorf("%w: cluster id key %q exists and reads as %d values", errCorrupt, key, len(kvs))
+	}
+	got := string(kvs[0].Value)
+	if err := metadata.ValidateClusterID(got); err != nil {
+		return "", fmt.Errorf("%w: %w", errCorrupt, err)
+	}
+	return got, nil
 }
 
 // readAll reads every key under the prefix at one revision, in pages.
@@ -115,6 +157,12 @@ func (b *Backend) decodeState(kvs []*mvccpb.KeyValue) (metadata.State, error) {
 				return st, fmt.Errorf("producer-id counter %q", kv.Value)
 			}
 			st.NextProducerID = next
+		case kindClusterID:
+			id := string(kv.Value)
+			if err := metadata.ValidateClusterID(id); err != nil {
+				return st, err
+			}
+			st.ClusterID = id
 		}
 	}
 	for name, tkv := range topics {
@@ -363,7 +411,8 @@ func (b *Backend) mapEvents(evs []*clientv3.Event) (batches []metadata.WatchBatc
 //	                       partition, unless the topic record was written
 //	                       in the same revision
 //	producer-ids put       ProducerIDsAllocated
-//	anything else          nothing (sessions, foreign keys)
+//	anything else          nothing (sessions, the cluster id, which
+//	                       never changes, foreign keys)
 func (b *Backend) mapRevision(rev int64, evs []*clientv3.Event) (metadata.WatchBatch, error) {
 	batch := metadata.WatchBatch{Revision: metadata.Revision(rev)}
 	created := map[string]bool{}

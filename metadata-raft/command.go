@@ -58,9 +58,17 @@ const (
 	// every node before brokers use them.
 	cmdAddPartitions
 	cmdSetTopicConfigs
+	// cmdSetClusterID sets the cluster id if the state has none (a no-op
+	// otherwise); its result carries the id in force. The leader commits
+	// one after its barrier when the state has no id: on the first leader
+	// of a new cluster, and on the first leader of this build over a data
+	// directory written before cluster ids. Appended after the types above
+	// for the same reason; a node of an older build applies it as an
+	// unknown command and keeps no id, which it has no use for.
+	cmdSetClusterID
 
 	// cmdLast is the highest command type this build knows.
-	cmdLast = cmdSetTopicConfigs
+	cmdLast = cmdSetClusterID
 )
 
 func (c cmdType) String() string {
@@ -87,6 +95,8 @@ func (c cmdType) String() string {
 		return "add-partitions"
 	case cmdSetTopicConfigs:
 		return "set-topic-configs"
+	case cmdSetClusterID:
+		return "set-cluster-id"
 	}
 	return fmt.Sprintf("command(%d)", uint8(c))
 }
@@ -160,6 +170,10 @@ type allocateBody struct {
 
 type compactBody struct {
 	Revision metadata.Revision `json:"rev"`
+}
+
+type clusterIDBody struct {
+	ID string `json:"id"`
 }
 
 // command is a decoded command.
@@ -276,6 +290,8 @@ type result struct {
 	Topic     *metadata.Topic     `json:"topic,omitempty"`
 	Partition *metadata.Partition `json:"partition,omitempty"`
 	First     int64               `json:"first,omitempty"`
+	// ClusterID is the cluster id in force after a cmdSetClusterID.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // err returns the result's error, nil on success.

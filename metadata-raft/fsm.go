@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -239,7 +238,7 @@ func (f *fsm) exec(rev metadata.Revision, cmd command) (*result, []metadata.Even
 			return bad(err)
 		}
 		spec := body.Spec
-		if err := validateTopic(spec); err != nil {
+		if err := metadata.ValidateTopicSpec(spec); err != nil {
 			return bad(err)
 		}
 		if old, ok := st.Topics[spec.Name]; ok {
@@ -322,6 +321,21 @@ func (f *fsm) exec(rev metadata.Revision, cmd command) (*result, []metadata.Even
 	case cmdBarrier:
 		return &result{Index: index}, nil, nil
 
+	case cmdSetClusterID:
+		// Committed without an event, like a compaction: the id is set once
+		// and never changes (see metadata.State.ClusterID).
+		var body clusterIDBody
+		if err := decode(&body); err != nil {
+			return bad(err)
+		}
+		if err := metadata.ValidateClusterID(body.ID); err != nil {
+			return bad(fmt.Errorf("raftmeta: set cluster id: %w", err))
+		}
+		if st.ClusterID == "" {
+			st.ClusterID = body.ID
+		}
+		return &result{Index: index, ClusterID: st.ClusterID}, nil, nil
+
 	case cmdAddPartitions:
 		var body addPartitionsBody
 		if err := decode(&body); err != nil {
@@ -368,8 +382,8 @@ func alterPartition(st *metadata.State, ch metadata.PartitionChange) (metadata.P
 	if ch.Replicas != nil {
 		replicas = ch.Replicas
 	}
-	if err := validateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
-		return metadata.Partition{}, fmt.Errorf("raftmeta: alter partition %s/%d: %v: %w", ch.Topic, ch.Partition, err, metadata.ErrInvalid)
+	if err := metadata.ValidateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
+		return metadata.Partition{}, fmt.Errorf("raftmeta: alter partition %s/%d: %w", ch.Topic, ch.Partition, err)
 	}
 	if ch.ExpectedPartitionEpoch != cur.PartitionEpoch {
 		return metadata.Partition{}, fmt.Errorf("raftmeta: alter partition %s/%d at partition epoch %d, current %d: %w",
@@ -393,25 +407,11 @@ func alterPartition(st *metadata.State, ch metadata.PartitionChange) (metadata.P
 	return p, nil
 }
 
-// validateNewPartitions checks the specs of partitions to add to topic
-// without looking at the state.
-func validateNewPartitions(topic string, parts []metadata.PartitionSpec) error {
-	if len(parts) == 0 {
-		return fmt.Errorf("raftmeta: add partitions to %q: no partitions: %w", topic, metadata.ErrInvalid)
-	}
-	for i, p := range parts {
-		if err := validateAssignment(p.Replicas, p.Leader, p.ISR); err != nil {
-			return fmt.Errorf("raftmeta: add partitions to %q: new partition %d: %v: %w", topic, i, err, metadata.ErrInvalid)
-		}
-	}
-	return nil
-}
-
 // addPartitions computes the topic with parts appended. Errors are checked
 // in this order: ErrInvalid, ErrUnknownTopic, ErrStaleEpoch (the partition
 // count is not expectedCount).
 func addPartitions(st *metadata.State, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
-	if err := validateNewPartitions(topic, parts); err != nil {
+	if err := metadata.ValidateNewPartitions(topic, parts); err != nil {
 		return metadata.Topic{}, err
 	}
 	old, ok := st.Topics[topic]
@@ -442,60 +442,6 @@ func addPartitions(st *metadata.State, topic string, expectedCount int32, parts 
 func validateRegistration(reg metadata.BrokerRegistration) error {
 	if reg.ID < 0 || reg.IncarnationID == "" {
 		return fmt.Errorf("raftmeta: register broker %d with incarnation %q: %w", reg.ID, reg.IncarnationID, metadata.ErrInvalid)
-	}
-	return nil
-}
-
-// validateTopic checks a spec without looking at the state.
-func validateTopic(spec metadata.TopicSpec) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("raftmeta: create topic %q: %s: %w", spec.Name, fmt.Sprintf(format, args...), metadata.ErrInvalid)
-	}
-	switch {
-	case spec.Name == "":
-		return bad("empty name")
-	case spec.ID.IsZero():
-		return bad("zero topic id")
-	case len(spec.Partitions) == 0:
-		return bad("no partitions")
-	}
-	for i, p := range spec.Partitions {
-		if err := validateAssignment(p.Replicas, p.Leader, p.ISR); err != nil {
-			return bad("partition %d: %v", i, err)
-		}
-	}
-	return nil
-}
-
-// validateAssignment checks that replicas are non-empty, non-negative and
-// distinct, that leader is NoLeader or a replica, and that isr holds
-// distinct replicas.
-func validateAssignment(replicas []int32, leader int32, isr []int32) error {
-	if len(replicas) == 0 {
-		return errors.New("no replicas")
-	}
-	seen := make(map[int32]bool, len(replicas))
-	for _, r := range replicas {
-		if r < 0 {
-			return fmt.Errorf("negative replica %d", r)
-		}
-		if seen[r] {
-			return fmt.Errorf("duplicate replica %d", r)
-		}
-		seen[r] = true
-	}
-	if leader != metadata.NoLeader && !seen[leader] {
-		return fmt.Errorf("leader %d is not a replica", leader)
-	}
-	inISR := make(map[int32]bool, len(isr))
-	for _, r := range isr {
-		if !seen[r] {
-			return fmt.Errorf("ISR member %d is not a replica", r)
-		}
-		if inISR[r] {
-			return fmt.Errorf("duplicate ISR member %d", r)
-		}
-		inISR[r] = true
 	}
 	return nil
 }
@@ -659,6 +605,13 @@ func (f *fsm) waitApplied(ctx context.Context, index uint64, stop <-chan struct{
 			return errClosed
 		}
 	}
+}
+
+// clusterID returns the cluster id of the state, "" if it has none yet.
+func (f *fsm) clusterID() string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.ClusterID
 }
 
 // broker returns the stored broker id.

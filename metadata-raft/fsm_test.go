@@ -50,6 +50,25 @@ func (h *fsmHarness) apply(typ cmdType, body any) *result {
 	return h.applyData(h.cmd(typ, body), 0)
 }
 
+// snapshotRestore persists a snapshot of h's FSM and restores it into a
+// new harness.
+func (h *fsmHarness) snapshotRestore() *fsmHarness {
+	h.t.Helper()
+	snap, err := h.f.Snapshot()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		h.t.Fatal(err)
+	}
+	g := newFSMHarness(h.t, 100)
+	if err := g.f.Restore(io.NopCloser(&sink)); err != nil {
+		h.t.Fatal(err)
+	}
+	return g
+}
+
 func testReg(id int32, inc string) metadata.BrokerRegistration {
 	return metadata.BrokerRegistration{ID: id, IncarnationID: inc,
 		Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: "h", Port: 9092}}, Rack: "r1"}
@@ -506,19 +525,57 @@ func TestFSMTopicUpdates(t *testing.T) {
 	}
 
 	// The updated topic survives a snapshot and restore.
-	snap, err := h.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sink memSink
-	if err := snap.Persist(&sink); err != nil {
-		t.Fatal(err)
-	}
-	g := newFSMHarness(t, 100)
-	if err := g.f.Restore(io.NopCloser(&sink)); err != nil {
-		t.Fatal(err)
-	}
+	g := h.snapshotRestore()
 	if got := g.f.stateClone(); !reflect.DeepEqual(canon(got), canon(st)) {
 		t.Fatalf("restored %+v, want %+v", got, st)
+	}
+}
+
+func TestFSMClusterID(t *testing.T) {
+	h := newFSMHarness(t, 100)
+	h.apply(cmdRegister, registerBody{Reg: testReg(1, "a")})
+	if id := h.f.clusterID(); id != "" {
+		t.Fatalf("cluster id %q before any was set", id)
+	}
+	// A malformed id is refused and sets nothing.
+	if r := h.apply(cmdSetClusterID, clusterIDBody{ID: "not-an-id"}); !errors.Is(r.err(), metadata.ErrInvalid) || h.f.clusterID() != "" {
+		t.Fatalf("malformed id: %+v, state id %q", r, h.f.clusterID())
+	}
+	first := metadata.NewClusterID()
+	if r := h.apply(cmdSetClusterID, clusterIDBody{ID: first}); r.err() != nil || r.ClusterID != first {
+		t.Fatalf("set cluster id: %+v", r)
+	}
+	// A second id (another leader's proposal) changes nothing and answers
+	// the id in force.
+	if r := h.apply(cmdSetClusterID, clusterIDBody{ID: metadata.NewClusterID()}); r.err() != nil || r.ClusterID != first {
+		t.Fatalf("second cluster id: %+v, want %q kept", r, first)
+	}
+	st := h.f.stateClone()
+	if st.ClusterID != first || st.Revision != metadata.Revision(h.index) {
+		t.Fatalf("state: cluster id %q revision %d, want %q at %d", st.ClusterID, st.Revision, first, h.index)
+	}
+	// Committed without an event: the history holds the registration only.
+	if bs, _, _ := h.f.next(0, 10); len(bs) != 1 || bs[0].Events[0].Type != metadata.EventBrokerRegistered {
+		t.Fatalf("history %+v, want the registration only", bs)
+	}
+
+	// The id is part of snapshots.
+	if id := h.snapshotRestore().f.clusterID(); id != first {
+		t.Fatalf("restored cluster id %q, want %q", id, first)
+	}
+
+	// A snapshot written before cluster ids (no ClusterID field) restores
+	// with none, and the id can then be set (the leader does so).
+	old := []byte("\x01" + `{"state":{"Revision":7,"Brokers":{},"Topics":{},"NextProducerID":3},"dedup":[]}`)
+	o := newFSMHarness(t, 100)
+	if err := o.f.Restore(io.NopCloser(bytes.NewReader(old))); err != nil {
+		t.Fatal(err)
+	}
+	if id := o.f.clusterID(); id != "" {
+		t.Fatalf("old snapshot restored with cluster id %q", id)
+	}
+	o.index = 7
+	if r := o.apply(cmdSetClusterID, clusterIDBody{ID: first}); r.err() != nil || o.f.clusterID() != first {
+		t.Fatalf("set cluster id over an old snapshot: %+v", r)
 	}
 }

@@ -503,6 +503,12 @@ func (n *Node) leadTerm(ctx context.Context) {
 		n.log.Debug("leader barrier failed", "error", err)
 		return
 	}
+	// Not ready (no read index, so no Snapshot anywhere) before the state
+	// has a cluster id: every Snapshot carries one.
+	if err := n.ensureClusterID(ctx); err != nil {
+		n.log.Debug("committing the cluster id failed", "error", err)
+		return
+	}
 	n.sess.activate(n.fsm.liveSessions())
 	n.setReady(true)
 	defer func() {
@@ -514,22 +520,54 @@ func (n *Node) leadTerm(ctx context.Context) {
 
 // barrier commits a no-op command and waits until it is applied here.
 func (n *Node) barrier(ctx context.Context) error {
-	data, err := encodeCommand(cmdBarrier, struct{}{})
+	_, err := n.leaderApply(ctx, cmdBarrier, struct{}{})
+	return err
+}
+
+// ensureClusterID, on a leader whose barrier is applied (so its state is
+// the committed one), commits a new cluster id if the state has none: once
+// in the life of a cluster, by its first leader, or by the first leader of
+// a build that has cluster ids over older state. The command sets the id
+// only if none is set, so a retry, or a proposal by a leader deposed
+// meanwhile, cannot change an id once set.
+func (n *Node) ensureClusterID(ctx context.Context) error {
+	if n.fsm.clusterID() != "" {
+		return nil
+	}
+	id := metadata.NewClusterID()
+	res, err := n.leaderApply(ctx, cmdSetClusterID, clusterIDBody{ID: id})
 	if err != nil {
 		return err
 	}
+	if err := res.err(); err != nil {
+		return err
+	}
+	if res.ClusterID == id {
+		n.log.Info("created the cluster id", "cluster_id", id)
+	}
+	return nil
+}
+
+// leaderApply commits a command of type typ on this node while it leads,
+// retrying the same entry (deduplicated) after a failed attempt until ctx
+// ends; it fails at once when leadership is lost or the node closes.
+func (n *Node) leaderApply(ctx context.Context, typ cmdType, body any) (*result, error) {
+	data, err := encodeCommand(typ, body)
+	if err != nil {
+		return nil, err
+	}
 	for {
-		_, err := n.applyLocal(ctx, data)
+		res, err := n.applyLocal(ctx, data)
 		if err == nil {
-			return nil
+			return res, nil
 		}
 		if ctx.Err() != nil || errors.Is(err, errNotLeader) || errors.Is(err, errClosed) {
-			return err
+			return nil, err
 		}
 		select {
 		case <-time.After(retryMin):
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -904,7 +942,7 @@ func (n *Node) UnregisterBroker(ctx context.Context, id int32, epoch int64) erro
 // metadata.Backend. With ErrTopicExists the existing topic is returned as
 // well.
 func (n *Node) CreateTopic(ctx context.Context, spec metadata.TopicSpec) (metadata.Topic, error) {
-	if err := validateTopic(spec); err != nil {
+	if err := metadata.ValidateTopicSpec(spec); err != nil {
 		return metadata.Topic{}, err
 	}
 	res, err := n.propose(ctx, "create topic", cmdCreateTopic, createTopicBody{Spec: spec})
@@ -937,7 +975,7 @@ func (n *Node) DeleteTopic(ctx context.Context, name string) error {
 // is deduplicated, and of two concurrent calls with the same expected
 // count one fails with ErrStaleEpoch.
 func (n *Node) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
-	if err := validateNewPartitions(topic, parts); err != nil {
+	if err := metadata.ValidateNewPartitions(topic, parts); err != nil {
 		return metadata.Topic{}, err
 	}
 	res, err := n.propose(ctx, "add partitions", cmdAddPartitions,
@@ -1035,7 +1073,8 @@ func (n *Node) Compact(ctx context.Context, rev metadata.Revision) error {
 // Snapshot returns the whole state, linearizably: this node waits until it
 // has applied the leader's read index, then copies its state. Its Revision
 // is the log index of the last applied command (it need not be the revision
-// of a change).
+// of a change). Its ClusterID is set: a leader names a read index only
+// once its term committed one (ensureClusterID), and the index covers it.
 func (n *Node) Snapshot(ctx context.Context) (metadata.State, error) {
 	if err := n.enter(ctx); err != nil {
 		return metadata.State{}, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -419,6 +422,9 @@ func TestSnapshotInstallAndRestart(t *testing.T) {
 		if st.NextProducerID != want.NextProducerID || st.Brokers[7].Epoch != reg.Epoch {
 			return fmt.Errorf("at %d: next producer id %d", st.Revision, st.NextProducerID)
 		}
+		if st.ClusterID != s0.ClusterID {
+			return fmt.Errorf("cluster id %q, want %q", st.ClusterID, s0.ClusterID)
+		}
 		return nil
 	})
 	// Its history starts at the installed snapshot: older resume points are
@@ -447,6 +453,9 @@ func TestSnapshotInstallAndRestart(t *testing.T) {
 		}
 		if st.Revision < want.Revision || st.NextProducerID != want.NextProducerID || st.Brokers[7].Epoch != reg.Epoch {
 			t.Errorf("node %d after restarting every node: %+v, want at least %+v", i, st, want)
+		}
+		if st.ClusterID == "" || st.ClusterID != s0.ClusterID {
+			t.Errorf("node %d after restarting every node: cluster id %q, want %q", i, st.ClusterID, s0.ClusterID)
 		}
 	}
 }
@@ -560,5 +569,91 @@ func TestHeartbeatGateWaitsForCallsInFlight(t *testing.T) {
 	}
 	if calls.Load() != 1 {
 		t.Fatalf("raft's handler ran %d times, want 1", calls.Load())
+	}
+}
+
+// TestDataDirWithoutClusterID opens a data directory as a build without
+// cluster ids leaves it (Raft state with commands, no cluster id): the node
+// resumes it, keeps its content and commits a cluster id, which stays the
+// same across a restart.
+func TestDataDirWithoutClusterID(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := metadata.Config{
+		NodeID:         "1",
+		DataDir:        t.TempDir(),
+		Peers:          []metadata.Peer{{ID: "1", Address: ln.Addr().String()}},
+		SessionTimeout: time.Second,
+	}
+	// The old directory: the bootstrap configuration at index 1 and a
+	// topic creation at index 2, written by raft's own API.
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(conf.DataDir, logStoreFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := raft.NewFileSnapshotStore(conf.DataDir, snapshotKeep, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = "1"
+	_, trans := raft.NewInmemTransport(raft.ServerAddress(conf.Peers[0].Address))
+	if err := raft.BootstrapCluster(rc, store, store, snaps, trans, raft.Configuration{Servers: []raft.Server{
+		{Suffrage: raft.Voter, ID: "1", Address: raft.ServerAddress(conf.Peers[0].Address)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := encodeCommand(cmdCreateTopic, createTopicBody{Spec: testSpec("old")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.StoreLog(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	trans.Close()
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	logger, closeLog := testLogger(t, slog.LevelWarn)
+	t.Cleanup(closeLog)
+	c := &testCluster{t: t, logger: logger, confs: []metadata.Config{conf}, nodes: make([]*Node, 1)}
+	t.Cleanup(c.closeAll)
+	nd, err := open(ctx, conf, logger, ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[0] = nd
+	if err := c.waitServing(0, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, err := nd.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Topics["old"]; !ok {
+		t.Fatalf("the old directory's topic is gone: %+v", st)
+	}
+	if err := metadata.ValidateClusterID(st.ClusterID); err != nil {
+		t.Fatalf("no cluster id after opening an old directory: %v", err)
+	}
+	if err := c.Stop(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.waitServing(0, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.node(0).Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ClusterID != st.ClusterID {
+		t.Fatalf("cluster id %q after a restart, was %q", again.ClusterID, st.ClusterID)
 	}
 }

@@ -180,7 +180,7 @@ func fromPBPartitionChange(m *pb.PartitionChange) metadata.PartitionChange {
 }
 
 func toPBState(s metadata.State) *pb.State {
-	m := &pb.State{Revision: int64(s.Revision), NextProducerId: s.NextProducerID}
+	m := &pb.State{Revision: int64(s.Revision), ClusterId: s.ClusterID, NextProducerId: s.NextProducerID}
 	if len(s.Brokers) > 0 {
 		m.Brokers = make(map[int32]*pb.Broker, len(s.Brokers))
 		for id, b := range s.Brokers {
@@ -197,7 +197,7 @@ func toPBState(s metadata.State) *pb.State {
 }
 
 func fromPBState(m *pb.State) (metadata.State, error) {
-	s := metadata.State{Revision: metadata.Revision(m.GetRevision()), NextProducerID: m.GetNextProducerId(),
+	s := metadata.State{Revision: metadata.Revision(m.GetRevision()), ClusterID: m.GetClusterId(), NextProducerID: m.GetNextProducerId(),
 		Brokers: make(map[int32]metadata.Broker, len(m.GetBrokers())),
 		Topics:  make(map[string]metadata.Topic, len(m.GetTopics()))}
 	for id, b := range m.GetBrokers() {

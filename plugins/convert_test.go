@@ -195,6 +195,7 @@ func TestConvertStateRoundTrip(t *testing.T) {
 	// States as a watcher builds them: metadata.NewState, then Apply.
 	empty := metadata.NewState()
 	built := metadata.NewState()
+	built.ClusterID = metadata.NewClusterID()
 	for _, b := range testEvents() {
 		if err := built.Apply(b); err != nil {
 			t.Fatalf("Apply(%d): %v", b.Revision, err)
@@ -202,6 +203,7 @@ func TestConvertStateRoundTrip(t *testing.T) {
 	}
 	// And the same after the batches themselves crossed the wire.
 	viaWire := metadata.NewState()
+	viaWire.ClusterID = built.ClusterID
 	for _, b := range testEvents() {
 		got, err := fromPBWatchBatch(wire(t, toPBWatchBatch(b), &pb.WatchBatch{}))
 		if err != nil {

@@ -21,7 +21,10 @@
 // cursor over that history, so a slow watcher never blocks a writer nor
 // another watcher; a watcher that falls further behind than the history
 // ends with an Err batch (ErrCompacted). One goroutine, the session reaper,
-// fences expired broker sessions, one per committed change.
+// fences expired broker sessions, one per committed change. NewStore
+// generates the cluster id (metadata.NewClusterID); every handle's Snapshot
+// carries it, and a new Store (a restarted holder) is a new cluster with a
+// new id.
 //
 // # Plugin mode
 //

@@ -91,6 +91,7 @@ func NewStore(cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	st := metadata.NewState()
 	st.Revision = cfg.InitialRevision
+	st.ClusterID = metadata.NewClusterID() // memory keeps nothing: a new cluster
 	c := &core{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -282,7 +283,7 @@ func (s *Store) UnregisterBroker(ctx context.Context, id int32, epoch int64) err
 // metadata.Backend. An empty ISR means all replicas. With ErrTopicExists the
 // existing topic is returned as well.
 func (s *Store) CreateTopic(ctx context.Context, spec metadata.TopicSpec) (metadata.Topic, error) {
-	if err := validateTopic(spec); err != nil {
+	if err := metadata.ValidateTopicSpec(spec); err != nil {
 		return metadata.Topic{}, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -322,13 +323,8 @@ func (s *Store) CreateTopic(ctx context.Context, spec metadata.TopicSpec) (metad
 
 // AddPartitions implements metadata.TopicUpdater.
 func (s *Store) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
-	if len(parts) == 0 {
-		return metadata.Topic{}, fmt.Errorf("memory: add partitions to %q: no partitions: %w", topic, metadata.ErrInvalid)
-	}
-	for i, p := range parts {
-		if err := validateAssignment(p.Replicas, p.Leader, p.ISR); err != nil {
-			return metadata.Topic{}, fmt.Errorf("memory: add partitions to %q: new partition %d: %v: %w", topic, i, err, metadata.ErrInvalid)
-		}
+	if err := metadata.ValidateNewPartitions(topic, parts); err != nil {
+		return metadata.Topic{}, err
 	}
 	if err := s.enter(ctx); err != nil {
 		return metadata.Topic{}, err
@@ -382,60 +378,6 @@ func (s *Store) SetTopicConfigs(ctx context.Context, topic string, configs map[s
 	return t, nil
 }
 
-// validateTopic checks a spec without looking at the state.
-func validateTopic(spec metadata.TopicSpec) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("memory: create topic %q: %s: %w", spec.Name, fmt.Sprintf(format, args...), metadata.ErrInvalid)
-	}
-	switch {
-	case spec.Name == "":
-		return bad("empty name")
-	case spec.ID.IsZero():
-		return bad("zero topic id")
-	case len(spec.Partitions) == 0:
-		return bad("no partitions")
-	}
-	for i, p := range spec.Partitions {
-		if err := validateAssignment(p.Replicas, p.Leader, p.ISR); err != nil {
-			return bad("partition %d: %v", i, err)
-		}
-	}
-	return nil
-}
-
-// validateAssignment checks that replicas are non-empty, non-negative and
-// distinct, that leader is NoLeader or a replica, and that isr holds
-// distinct replicas.
-func validateAssignment(replicas []int32, leader int32, isr []int32) error {
-	if len(replicas) == 0 {
-		return fmt.Errorf("no replicas")
-	}
-	seen := make(map[int32]bool, len(replicas))
-	for _, r := range replicas {
-		if r < 0 {
-			return fmt.Errorf("negative replica %d", r)
-		}
-		if seen[r] {
-			return fmt.Errorf("duplicate replica %d", r)
-		}
-		seen[r] = true
-	}
-	if leader != metadata.NoLeader && !seen[leader] {
-		return fmt.Errorf("leader %d is not a replica", leader)
-	}
-	inISR := make(map[int32]bool, len(isr))
-	for _, r := range isr {
-		if !seen[r] {
-			return fmt.Errorf("ISR member %d is not a replica", r)
-		}
-		if inISR[r] {
-			return fmt.Errorf("duplicate ISR member %d", r)
-		}
-		inISR[r] = true
-	}
-	return nil
-}
-
 // DeleteTopic removes the topic and its partitions in one change; see
 // metadata.Backend.
 func (s *Store) DeleteTopic(ctx context.Context, name string) error {
@@ -472,8 +414,8 @@ func (s *Store) AlterPartition(ctx context.Context, ch metadata.PartitionChange)
 	if ch.Replicas != nil {
 		replicas = ch.Replicas
 	}
-	if err := validateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
-		return metadata.Partition{}, fmt.Errorf("memory: alter partition %s/%d: %v: %w", ch.Topic, ch.Partition, err, metadata.ErrInvalid)
+	if err := metadata.ValidateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
+		return metadata.Partition{}, fmt.Errorf("memory: alter partition %s/%d: %w", ch.Topic, ch.Partition, err)
 	}
 	if ch.ExpectedPartitionEpoch != cur.PartitionEpoch {
 		return metadata.Partition{}, fmt.Errorf("memory: alter partition %s/%d at partition epoch %d, current %d: %w",

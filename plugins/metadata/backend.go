@@ -67,6 +67,9 @@ type Backend interface {
 
 	// Snapshot returns the whole state at some revision R that is at least
 	// every revision committed before the call started (linearizable).
+	// Its ClusterID is never empty and the same on every node and every
+	// call (see State.ClusterID); a backend that has to create it first
+	// does so before answering.
 	Snapshot(ctx context.Context) (State, error)
 
 	// Watch returns a channel that delivers every change with revision >

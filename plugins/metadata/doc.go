@@ -25,6 +25,9 @@
 //  7. Errors are the sentinels of this package, matched with errors.Is, and
 //     every call honours its context: with no quorum a call fails with
 //     ErrUnavailable by its deadline. It never hangs and never half-succeeds.
+//  8. Cluster identity. Every Snapshot carries the cluster's id
+//     (State.ClusterID, Kafka's 22-character format), created once when the
+//     cluster forms and the same on every node and across restarts.
 //
 // Typical use by a broker:
 //

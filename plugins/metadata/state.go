@@ -13,7 +13,7 @@ func NewState() State {
 
 // Clone returns a deep copy of s.
 func (s State) Clone() State {
-	c := State{Revision: s.Revision, NextProducerID: s.NextProducerID,
+	c := State{Revision: s.Revision, ClusterID: s.ClusterID, NextProducerID: s.NextProducerID,
 		Brokers: make(map[int32]Broker, len(s.Brokers)),
 		Topics:  make(map[string]Topic, len(s.Topics))}
 	for id, b := range s.Brokers {

@@ -132,8 +132,20 @@ type PartitionChange struct {
 // State is the whole metadata at one revision.
 type State struct {
 	Revision Revision
-	Brokers  map[int32]Broker
-	Topics   map[string]Topic
+	// ClusterID identifies the cluster: Kafka's cluster id (Metadata v2+,
+	// DescribeCluster), in Kafka's format, 22 characters of unpadded
+	// base64url encoding 16 bytes (NewClusterID, ValidateClusterID).
+	//
+	// The backend creates it once, when the cluster is formed (for stored
+	// state that predates cluster ids: the first time the cluster runs a
+	// build that has them), and never changes it. Every Snapshot, on every
+	// node, returns the same non-empty id; with CapPersistence it survives
+	// restarts; two clusters (two Raft data sets, two etcd prefixes) have
+	// different ids. No event carries it (it never changes): Apply keeps it,
+	// so a State from a Snapshot and the batches after it always has it.
+	ClusterID string
+	Brokers   map[int32]Broker
+	Topics    map[string]Topic
 	// NextProducerID is the first producer id not yet handed out.
 	NextProducerID int64
 }

@@ -874,8 +874,11 @@ type State struct {
 	Brokers        map[int32]*Broker      `protobuf:"bytes,2,rep,name=brokers,proto3" json:"brokers,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Topics         map[string]*Topic      `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	NextProducerId int64                  `protobuf:"varint,4,opt,name=next_producer_id,json=nextProducerId,proto3" json:"next_producer_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Kafka's cluster id (metadata.State.ClusterID): 22 characters of
+	// unpadded base64url, never empty in a Snapshot answer.
+	ClusterId     string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *State) Reset() {
@@ -934,6 +937,13 @@ func (x *State) GetNextProducerId() int64 {
 		return x.NextProducerId
 	}
 	return 0
+}
+
+func (x *State) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
 }
 
 type Event struct {
@@ -2655,12 +2665,14 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x18expected_partition_epoch\x18\x03 \x01(\x05R\x16expectedPartitionEpoch\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\x05R\x06leader\x12\x10\n" +
 	"\x03isr\x18\x05 \x03(\x05R\x03isr\x12:\n" +
-	"\breplicas\x18\x06 \x01(\v2\x1e.chronik.metadata.v1.BrokerIDsR\breplicas\"\x80\x03\n" +
+	"\breplicas\x18\x06 \x01(\v2\x1e.chronik.metadata.v1.BrokerIDsR\breplicas\"\x9f\x03\n" +
 	"\x05State\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12A\n" +
 	"\abrokers\x18\x02 \x03(\v2'.chronik.metadata.v1.State.BrokersEntryR\abrokers\x12>\n" +
 	"\x06topics\x18\x03 \x03(\v2&.chronik.metadata.v1.State.TopicsEntryR\x06topics\x12(\n" +
-	"\x10next_producer_id\x18\x04 \x01(\x03R\x0enextProducerId\x1aW\n" +
+	"\x10next_producer_id\x18\x04 \x01(\x03R\x0enextProducerId\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x05 \x01(\tR\tclusterId\x1aW\n" +
 	"\fBrokersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.chronik.metadata.v1.BrokerR\x05value:\x028\x01\x1aU\n" +
