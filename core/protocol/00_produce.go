@@ -36,6 +36,9 @@ import (
 //     connection (Request.Defer); 0 answers nothing, and when a partition
 //     failed closes the connection, as Kafka does, so the client notices.
 //     Other values: INVALID_REQUIRED_ACKS.
+//   - The request's bytes are not kept once the response is ready: the
+//     batches are copied into the log (the server recycles Produce request
+//     frames after answering them; see core/server framepool.go).
 //   - A transactional batch is TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 //     (transactions are not supported; see InitProducerId).
 //   - An idempotent producer's retry of one of its last five batches is

@@ -19,9 +19,11 @@ import (
 	"github.com/chronik-go/chronik/core/wire"
 )
 
-// conn serves one client connection with two goroutines:
+// conn serves one client connection with three goroutines:
 //
-//   - the reader (readLoop, on the goroutine of serve) reads frames,
+//   - the frame reader (readFrames) reads request frames off the socket,
+//     one frame ahead of the reader;
+//   - the reader (readLoop, on the goroutine of serve) takes the frames,
 //     decodes them, queues a slot per request in request order and calls
 //     the handler, one request at a time; a handler that defers its answer
 //     has the wait run on a goroutine of its own, and the reader goes on
@@ -52,7 +54,8 @@ type conn struct {
 	// lastActive is when a byte last moved, as time since srv.epoch.
 	lastActive atomic.Int64
 
-	// wg counts the writer and deferred waits; serve waits for it.
+	// wg counts the frame reader, the writer and deferred waits; serve
+	// waits for it.
 	wg sync.WaitGroup
 
 	// stopReason and stopErr say why the reader stopped on its own; the
@@ -81,6 +84,10 @@ type slot struct {
 	resp   kmsg.Response
 	err    error
 	reason string
+
+	// frame is the request's frame when it goes back to the frame pool
+	// once the request is answered (Produce).
+	frame []byte
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -150,13 +157,45 @@ func (r connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *conn) readLoop() {
-	defer close(c.queue)
+// frameResult is one frame read ahead, or the read error that ended the
+// stream.
+type frameResult struct {
+	frame []byte
+	err   error
+}
+
+// readFrames reads frames ahead of the handlers, so that receiving the
+// next request overlaps with handling this one (a produce request's log
+// write), until a read error (which it hands over too) or until done is
+// closed. It is started by readLoop and counted in c.wg; a Read blocked on
+// the socket returns when the connection is closed, which every end of a
+// connection does.
+func (c *conn) readFrames(frames chan<- frameResult, done <-chan struct{}) {
 	cfg := &c.srv.cfg
 	fr := wire.NewFrameReader(bufio.NewReaderSize(connReader{c}, cfg.ReadBufferSize), cfg.MaxRequestSize)
-	var h wire.Header // reused so that the client id string is kept
+	fr.SetAlloc(getFrame)
 	for {
 		frame, err := fr.Next()
+		select {
+		case frames <- frameResult{frame, err}:
+		case <-done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *conn) readLoop() {
+	defer close(c.queue)
+	frames, done := make(chan frameResult, 1), make(chan struct{})
+	defer close(done)
+	c.wg.Go(func() { c.readFrames(frames, done) })
+	var h wire.Header // reused so that the client id string is kept
+	for {
+		next := <-frames
+		frame, err := next.frame, next.err
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -198,6 +237,9 @@ func (c *conn) readLoop() {
 			req:    protocol.Request{Header: h, Body: body, RemoteAddr: c.remote, Logger: c.log},
 			metric: c.srv.metrics.api(h.Key),
 			start:  start,
+		}
+		if h.Key == produceKey {
+			s.frame = frame
 		}
 		s.metric.requests.Inc()
 		select {
@@ -358,6 +400,10 @@ func (c *conn) writeLoop() {
 			s.resp = nil
 		}
 		c.held = nil
+		if s.frame != nil {
+			putFrame(s.frame) // answered and encoded: nothing uses it now
+			s.frame = nil
+		}
 		if len(buf) >= maxBuf && !c.flush(&buf) {
 			return
 		}

@@ -16,9 +16,10 @@ const DefaultMaxRequestSize = 100 << 20
 // used by its reader goroutine. Give it a buffered reader: it issues one Read
 // for the 4-byte size and one for the frame.
 type FrameReader struct {
-	r    io.Reader
-	max  int32
-	size [4]byte
+	r     io.Reader
+	max   int32
+	size  [4]byte
+	alloc func(size int) []byte
 }
 
 // NewFrameReader returns a FrameReader over r that refuses frames larger
@@ -28,9 +29,15 @@ func NewFrameReader(r io.Reader, maxSize int32) *FrameReader {
 	return &FrameReader{r: r, max: maxSize}
 }
 
+// SetAlloc makes Next take each frame's buffer from alloc, which must
+// return a slice of exactly size bytes (any content: Next overwrites it)
+// that nothing else uses, for callers that recycle frames whose requests
+// are done. nil restores plain allocation.
+func (f *FrameReader) SetAlloc(alloc func(size int) []byte) { f.alloc = alloc }
+
 // Next reads the next frame and returns its bytes (header and body, without
-// the size prefix) in a newly allocated slice that the caller owns; decoded
-// requests alias it, so it is never reused.
+// the size prefix) in a slice that the caller owns (newly allocated, or
+// from the SetAlloc function); decoded requests alias it.
 //
 // Errors: io.EOF when the stream ends cleanly between frames;
 // io.ErrUnexpectedEOF (wrapped) when it ends inside one; a *FrameSizeError
@@ -48,7 +55,12 @@ func (f *FrameReader) Next() ([]byte, error) {
 	if size < 0 || size > f.max {
 		return nil, &FrameSizeError{Size: int64(size), Max: f.max}
 	}
-	frame := make([]byte, size)
+	var frame []byte
+	if f.alloc != nil {
+		frame = f.alloc(int(size))
+	} else {
+		frame = make([]byte, size)
+	}
 	if _, err := io.ReadFull(f.r, frame); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
