@@ -284,6 +284,25 @@ func TestReadProcMemory(t *testing.T) {
 	if err != nil || rss <= 0 || hwm < rss-1 {
 		t.Fatalf("ReadProcMemory(self) = %v, %v, %v", rss, hwm, err)
 	}
+	before, err := ReadProcCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; { // burn some cpu
+		after, err := ReadProcCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cpu time stuck at %v", after)
+		}
+	}
+	if _, err := ReadProcCPU(1 << 30); err == nil {
+		t.Fatal("no cpu time error for a process that does not exist")
+	}
 	if _, _, err := ReadProcMemory(1 << 30); err == nil {
 		t.Fatal("no error for a process that does not exist")
 	}

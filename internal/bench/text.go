@@ -33,7 +33,11 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	b.WriteString("\n")
 	if m := r.Memory; m != nil {
-		fmt.Fprintf(&b, "broker pid %d memory MiB: peak VmRSS %.1f, last VmRSS %.1f, VmHWM %.1f\n", m.PID, m.PeakRSS, m.LastRSS, m.HWM)
+		fmt.Fprintf(&b, "broker pid %d memory MiB: peak VmRSS %.1f, last VmRSS %.1f, VmHWM %.1f; cpu %.2f s", m.PID, m.PeakRSS, m.LastRSS, m.HWM, m.CPUSeconds)
+		if r.Bytes > 0 {
+			fmt.Fprintf(&b, " (%.2f s per GiB)", m.CPUSeconds/(float64(r.Bytes)/(1<<30)))
+		}
+		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
