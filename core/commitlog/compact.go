@@ -211,26 +211,27 @@ func (l *Log) Compact(ctx context.Context, opts CompactOptions) (CompactStats, e
 
 // compactPass is one compaction pass.
 type compactPass struct {
-	l      *Log
-	opts   CompactOptions
-	nowMs  int64
-	segs   []*segment // candidate segments, each referenced
-	dirty  int        // index of the first dirty segment in segs
-	fd     int64      // first dirty offset at the start
-	gen    uint64     // cleaner generation at the start
-	stats  CompactStats
-	keys   map[string]int64
-	pidEnd map[int64]int64 // producer id -> base offset of its last batch
+	l        *Log
+	opts     CompactOptions
+	nowMs    int64
+	segs     []*segment // candidate segments, each referenced
+	dirty    int        // index of the first dirty segment in segs
+	fd       int64      // first dirty offset at the start
+	interval int        // index interval bytes (Config) at the start
+	gen      uint64     // cleaner generation at the start
+	stats    CompactStats
+	keys     map[string]int64
+	pidEnd   map[int64]int64 // producer id -> base offset of its last batch
 
-	sc        scanner
-	decomp    []byte
-	recs      []cleanRecord
-	kept      []cleanRecord
-	out       []byte
-	encRaw    []byte
-	enc       encoders
-	wbuf      *bufio.Writer
-	minHorzon int64
+	sc         scanner
+	decomp     []byte
+	recs       []cleanRecord
+	kept       []cleanRecord
+	out        []byte
+	encRaw     []byte
+	enc        encoders
+	wbuf       *bufio.Writer
+	minHorizon int64
 }
 
 func (p *compactPass) release() {
@@ -244,7 +245,7 @@ func (p *compactPass) release() {
 // planCompaction takes a consistent view of the log and decides whether a
 // pass is due.
 func (l *Log) planCompaction(opts CompactOptions) (*compactPass, error) {
-	p := &compactPass{l: l, opts: opts, nowMs: l.now().UnixMilli(), minHorzon: -1}
+	p := &compactPass{l: l, opts: opts, nowMs: l.now().UnixMilli(), minHorizon: -1}
 	l.mu.Lock()
 	if err := l.writable(); err != nil {
 		l.mu.Unlock()
@@ -252,6 +253,7 @@ func (l *Log) planCompaction(opts CompactOptions) (*compactPass, error) {
 	}
 	all := *l.segs.Load()
 	leo := l.endOffset.Load()
+	p.interval = l.cfg.IndexIntervalBytes
 	l.cleanMu.Lock()
 	cc, gen := l.cleaner, l.cleanerGen
 	l.cleanMu.Unlock()
@@ -266,8 +268,14 @@ func (l *Log) planCompaction(opts CompactOptions) (*compactPass, error) {
 		if next > opts.HighWatermark {
 			break
 		}
-		if next > fd && opts.MinCompactionLag > 0 && s.maxTs.Load() > p.nowMs-opts.MinCompactionLag.Milliseconds() {
-			break
+		if next > fd && opts.MinCompactionLag > 0 {
+			ts := s.maxTs.Load()
+			if ts < 0 {
+				ts = s.lastWrite.Load() // no timestamps: the file's age
+			}
+			if ts > p.nowMs-opts.MinCompactionLag.Milliseconds() {
+				break
+			}
 		}
 		if !s.acquire() {
 			break
@@ -350,7 +358,7 @@ func (p *compactPass) run(ctx context.Context) error {
 	}
 	c := l.cleaner
 	c.firstDirty = passEnd
-	c.horizon = p.minHorzon
+	c.horizon = p.minHorizon
 	if err := l.setCleanerLocked(c); err != nil {
 		return err
 	}
@@ -507,7 +515,7 @@ func (p *compactPass) cleanSegment(ctx context.Context, s *segment) (err error) 
 		return fmt.Errorf("commitlog: compacting segment %d: %w", s.base, err)
 	}
 	p.wbuf.Reset(cf.log)
-	st := l.newScan(s, true)
+	st := scanState{base: s.base, next: s.base, maxTs: -1, maxTsOffset: -1, rebuild: true, interval: p.interval, lastIndexedTs: -1}
 	changed := false
 	var outPos int64
 	err = p.forEachBatch(s, false, func(b []byte, h *Header, last bool) error {
@@ -648,8 +656,8 @@ func (p *compactPass) filterBatch(b []byte, h *Header, last bool) (out []byte, c
 
 // noteHorizon records the delete horizon of a kept batch with tombstones.
 func (p *compactPass) noteHorizon(h int64) {
-	if p.minHorzon < 0 || h < p.minHorzon {
-		p.minHorzon = h
+	if p.minHorizon < 0 || h < p.minHorizon {
+		p.minHorizon = h
 	}
 }
 

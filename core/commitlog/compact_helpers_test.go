@@ -42,6 +42,9 @@ func sameRecord(a, b logRecord) bool {
 		})
 }
 
+// testDecompressor is shared: kgo's decompressor pools its decoders.
+var testDecompressor = kgo.DefaultDecompressor()
+
 // decodeBatch decodes a whole stored batch with kmsg and kgo's
 // decompressor, checking its CRC and that its records' offsets lie in
 // [base, base+lastOffsetDelta] in increasing order.
@@ -57,7 +60,7 @@ func decodeBatch(t testing.TB, b []byte) (kmsg.RecordBatch, []logRecord) {
 	data := rb.Records
 	if codec := rb.Attributes & 7; codec != 0 {
 		var err error
-		if data, err = kgo.DefaultDecompressor().Decompress(data, kgo.CompressionCodecType(codec)); err != nil {
+		if data, err = testDecompressor.Decompress(data, kgo.CompressionCodecType(codec)); err != nil {
 			t.Fatalf("batch at %d: decompress: %v", rb.FirstOffset, err)
 		}
 	}

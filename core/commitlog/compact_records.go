@@ -20,12 +20,6 @@ import (
 // delta when the cleaner sets a batch's delete horizon, which moves the base
 // timestamp the deltas count from; the timestamp itself does not change).
 
-// ErrNullKey is returned (wrapped) by RequireRecordKeys for a record without
-// a key. It wraps ErrInvalidRecord, so the protocol layer answers it with
-// INVALID_RECORD like Kafka ("Compacted topic cannot accept message without
-// key").
-var ErrNullKey = fmt.Errorf("%w: compacted topic cannot accept a record without a key", ErrInvalidRecord)
-
 // cleanRecord is one record of a batch as the cleaner sees it. The slices
 // point into the batch's (decompressed) records and are valid as long as
 // those are.

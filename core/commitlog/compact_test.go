@@ -838,9 +838,9 @@ func TestCompactMapBound(t *testing.T) {
 // the one appended at its offset and the newest record of every key is
 // there (or, for a tombstone, gone with every older value).
 func TestCompactProperty(t *testing.T) {
-	seeds := 8
+	seeds := 4
 	if testing.Short() {
-		seeds = 4
+		seeds = 2
 	}
 	for seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { compactProperty(t, uint64(seed)) })
@@ -849,7 +849,7 @@ func TestCompactProperty(t *testing.T) {
 
 // FuzzCompact runs the property with fuzzed seeds.
 func FuzzCompact(f *testing.F) {
-	for s := range uint64(2) {
+	for s := range uint64(1) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, seed uint64) { compactProperty(t, seed) })

@@ -24,6 +24,11 @@
 //	l.OffsetForTimestamp(ts); l.MaxTimestamp(); l.EndOffsetForEpoch(epoch)
 //	l.DeleteRecordsBefore(offset); l.EnforceRetention(highWatermark)
 //
+//	// Compacted topics: refuse keyless records at produce, compact
+//	// periodically (a pass runs only when due).
+//	err = commitlog.RequireRecordKeys(records) // ErrNullKey (INVALID_RECORD)
+//	st, err := l.Compact(ctx, commitlog.CompactOptions{HighWatermark: hw, MinCleanableDirtyRatio: 0.5, ...})
+//
 // The high watermark, producer state and replication belong to the
 // partition layer; this package stores what it is given.
 //
@@ -35,6 +40,12 @@
 //	00000000000000004711.log ...     next segment, base offset 4711
 //	commitlog.checkpoint             log start offset, recovery point, clean flag
 //	leader-epoch.checkpoint          leader epoch -> start offset
+//	cleaner.checkpoint               compaction: first dirty offset, cleaned end,
+//	                                 delete horizon (only in compacted logs)
+//	00000000000000000000.log.cleaned compaction output being written (+ .index.cleaned,
+//	                                 .timeindex.cleaned); removed by Open
+//	00000000000000000000.log.swap    compaction output committed, not yet renamed
+//	                                 over the .log; Open finishes the swap
 //	.lock                            flock'ed while a Log has the directory open
 //
 // Segment files are named by their base offset as %020d. Deleted segments
@@ -57,7 +68,8 @@
 //	    21     2  attributes: bits 0-2 codec (0 none, 1 gzip, 2 snappy, 3 lz4,
 //	              4 zstd), bit 3 LogAppendTime, bit 4 transactional,
 //	              bit 5 control, bit 6 delete horizon
-//	    23     4  last offset delta (= record count - 1)
+//	    23     4  last offset delta (= record count - 1, except in
+//	              compacted batches: record count <= last offset delta + 1)
 //	    27     8  base timestamp
 //	    35     8  max timestamp                     the append time with LogAppendTime
 //	    43     8  producer id (-1 without idempotence)
@@ -117,6 +129,37 @@
 // Checkpoints are replaced atomically (write *.tmp, fsync, rename, fsync
 // the directory).
 //
+// # cleaner.checkpoint (36 bytes)
+//
+//	offset  size  field
+//	     0     4  magic "CLCC"
+//	     4     2  version = 1
+//	     6     2  reserved = 0
+//	     8     8  first dirty offset (segments below were cleaned)
+//	    16     8  cleaned end: segments with a smaller base offset may hold
+//	              offset gaps between batches (compacted or replicated
+//	              compacted data); elsewhere Open refuses gaps as damage
+//	    24     8  earliest delete horizon of a batch with tombstones, -1 none
+//	    32     4  CRC-32C of bytes 0..31
+//
+// # Compaction
+//
+// Compact (compact.go) keeps the latest record of each key in closed
+// segments below the high watermark, like Kafka's log cleaner: offsets and
+// the log end offset never change (batches keep their base offset and
+// last offset delta; a batch that loses every record goes, except the last
+// of each segment and of each producer id, kept empty), tombstones stay
+// until delete.retention.ms after the pass that first kept them (the
+// batch's delete horizon, attribute bit 6, base timestamp = horizon, the
+// record timestamps unchanged), keyless records are dropped, compressed
+// batches are recompressed with their codec. Each rewritten segment is
+// written to *.cleaned, fsynced, renamed to .swap (the commit point) and
+// renamed over the old files under the writer lock; readers holding the
+// old segment keep its open files. A pass runs when the dirty share of the
+// cleanable bytes exceeds min.cleanable.dirty.ratio (cleaner.checkpoint
+// keeps the first dirty offset), when max.compaction.lag.ms or a delete
+// horizon passed, or when forced.
+//
 // # Writing
 //
 // Append, AppendReplicated, Truncate, Reset, DeleteRecordsBefore,
@@ -154,11 +197,15 @@
 //
 // # Recovery
 //
-// Open scans whole every segment at or after the recovery point after an
+// Open first finishes committed compaction swaps (*.log.swap replaces the
+// .log, whose indexes are rebuilt) and removes uncommitted *.cleaned
+// files. It then scans whole every segment at or after the recovery point after an
 // unclean shutdown (always the last one), and checks only segment tails
 // (from the last index entry) after a clean one; a segment whose index is
 // missing or disagrees with the log is scanned whole and its indexes
-// rebuilt. Damage at the end of the log — a partial batch, a bad header,
+// rebuilt. Base offsets must continue each other (in segments below the
+// cleaned end of cleaner.checkpoint they may leave gaps, never go back).
+// Damage at the end of the log — a partial batch, a bad header,
 // length, base offset or CRC, zeros — is a torn write and is truncated
 // away; no valid batch before it is dropped. Damage followed by valid data
 // (a valid batch that continues the log later in the segment, a later

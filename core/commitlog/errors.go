@@ -1,13 +1,16 @@
 package commitlog
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Functions return them wrapped with %w and a description
 // of what failed; match them with errors.Is. The protocol layer maps them to
 // Kafka error codes in one place:
 //
 //	ErrCorruptBatch      CORRUPT_MESSAGE
-//	ErrInvalidRecord     INVALID_RECORD
+//	ErrInvalidRecord     INVALID_RECORD (ErrNullKey wraps it)
 //	ErrBatchTooLarge     MESSAGE_TOO_LARGE
 //	ErrOffsetOutOfRange  OFFSET_OUT_OF_RANGE
 //	ErrLogFailed         KAFKA_STORAGE_ERROR
@@ -47,7 +50,13 @@ var (
 	// ErrInvalidEpoch: an append with a leader epoch that is negative or
 	// lower than the latest epoch already in the log.
 	ErrInvalidEpoch = errors.New("commitlog: invalid leader epoch")
-	// ErrOffsetMismatch: AppendReplicated got batches whose offsets do not
-	// continue the log end offset.
+	// ErrOffsetMismatch: AppendReplicated got a batch whose base offset is
+	// below the log end offset (or the end of the batch before it).
 	ErrOffsetMismatch = errors.New("commitlog: batch offsets do not continue the log")
 )
+
+// ErrNullKey is returned (wrapped) by RequireRecordKeys for a record without
+// a key. It wraps ErrInvalidRecord, so the protocol layer answers it with
+// INVALID_RECORD like Kafka ("Compacted topic cannot accept message without
+// key").
+var ErrNullKey = fmt.Errorf("%w: compacted topic cannot accept a record without a key", ErrInvalidRecord)

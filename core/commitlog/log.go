@@ -22,6 +22,9 @@ import (
 //   - Writers (Append, AppendReplicated, Truncate, Reset,
 //     DeleteRecordsBefore, EnforceRetention, SetConfig, Sync, Close) take
 //     the writer lock mu for their whole duration, so they are serialized.
+//   - Compact reads closed segments without the writer lock and takes it
+//     only to plan and to swap each rewritten segment in; passes are
+//     serialized by compactMu.
 //   - Readers (Read, ScanHeaders, OffsetForTimestamp, MaxTimestamp,
 //     EndOffsetForEpoch, the offset getters, Changed) never take mu. They
 //     load an immutable snapshot of the segment list, take a reference on

@@ -17,12 +17,20 @@ import (
 // Open opens the partition log in dir, creating the directory and an empty
 // log (base offset 0) if there is none, and recovers it:
 //
+//   - Compaction swaps that were committed (a *.log.swap file) are
+//     finished first: the .swap replaces the segment's .log and its
+//     indexes are removed to be rebuilt. This is the one change Open makes
+//     before its checks; it completes an operation that already happened.
+//     Uncommitted compaction output (*.cleaned) is removed with the other
+//     leftovers.
 //   - Leftovers of interrupted operations (*.deleted, *.tmp, index files
 //     without a .log) are removed.
 //   - After an unclean shutdown every segment at or past the recovery point
 //     (the first segment not known to be fsynced; always including the
 //     last one) is scanned whole: every batch's header, base offset
-//     continuity and CRC-32C are checked and its indexes are rebuilt.
+//     continuity (gaps allowed below the cleaned end of
+//     cleaner.checkpoint, where compaction removed batches) and CRC-32C
+//     are checked and its indexes are rebuilt.
 //   - Other segments get a tail check: the last index entries must point at
 //     the batches they name, and the batches after them must be valid. A
 //     segment whose index is missing, malformed or inconsistent is scanned
