@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -37,9 +38,18 @@ func runBench(t *testing.T, args ...string) bench.Report {
 // a second each) against a chronik broker process and checks that the
 // reports parse and show records moved.
 func TestBenchCommands(t *testing.T) {
-	p := startChronik(t, t.TempDir())
+	p := startChronik(t, t.TempDir(), "--http.pprof")
 	p.waitReady(t)
 	pid := p.cmd.Process.Pid
+	// --http.pprof serves the profiles the performance notes were made with.
+	resp, err := http.Get("http://" + p.http + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/debug/pprof/heap with --http.pprof: %d", resp.StatusCode)
+	}
 	common := []string{"--brokers", p.kafka, "--topic", "bench", "--partitions", "3", "--record-size", "512"}
 
 	prod := runBench(t, append([]string{"produce", "--duration", "1s", "--watch-pid", strconv.Itoa(pid)}, common...)...)

@@ -45,6 +45,8 @@ type Config struct {
 	Advertised string `mapstructure:"advertised"`
 	// HTTP is the /metrics, /healthz, /readyz address ("" disables it).
 	HTTP string `mapstructure:"http"`
+	// HTTPPprof serves /debug/pprof/ on the HTTP address.
+	HTTPPprof bool `mapstructure:"http.pprof"`
 	// Rack is this broker's rack.
 	Rack string `mapstructure:"rack"`
 	// Flush is the log flush policy: none (rely on the OS and, later,
@@ -167,6 +169,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("listen", d.Listen, "Kafka listen address host:port")
 	fs.String("advertised", d.Advertised, "Kafka address advertised to clients (default: --listen; never 0.0.0.0)")
 	fs.String("http", d.HTTP, "address of /metrics, /healthz and /readyz (empty: off)")
+	fs.Bool("http.pprof", false, "also serve Go's /debug/pprof/ on the --http address (profiling)")
 	fs.String("rack", d.Rack, "this broker's rack")
 	fs.String("log.flush", d.Flush, "log flush policy: none (page cache, like Kafka), always (fsync before ack) or interval")
 	fs.Duration("log.flush-interval", d.FlushInterval, "fsync period with --log.flush=interval")
@@ -184,7 +187,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 
 // configKeys are the keys of Config (its mapstructure tags).
 var configKeys = []string{"config", "metadata", "plugin-dir", "data-dir", "log-level", "log-format",
-	"broker-id", "listen", "advertised", "http", "rack", "log.flush", "log.flush-interval",
+	"broker-id", "listen", "advertised", "http", "http.pprof", "rack", "log.flush", "log.flush-interval",
 	"auto-create-topics", "default-partitions", "default-replication-factor", "metadata.session-timeout",
 	"metadata.address", "metadata.peers", "metadata.raft.bind",
 	"metadata.etcd.endpoints", "metadata.etcd.prefix", "metadata.set"}

@@ -76,6 +76,7 @@ func brokerConfigs(c Config) (broker.Config, metadata.Config, error) {
 	bcfg.Rack = c.Rack
 	bcfg.DataDir = filepath.Join(c.DataDir, "kafka")
 	bcfg.HTTPAddr = c.HTTP
+	bcfg.HTTPPprof = c.HTTPPprof
 	bcfg.Server.ListenAddrs = []string{c.Listen}
 	bcfg.Server.AdvertisedAddr = c.Advertised
 	bcfg.Partition.Log.Flush, _ = commitlog.ParseFlushPolicy(c.Flush) // validated by loadConfig
