@@ -286,7 +286,7 @@ func (c *Cluster) runImage(ctx context.Context) {
 			if ep.ok() {
 				c.log.Info("metadata feed recovered", "revision", int64(img.rev))
 			}
-			c.log.Debug("metadata snapshot loaded", "revision", int64(img.rev), "brokers", len(img.live), "topics", len(img.names))
+			c.log.Debug("metadata snapshot loaded", "revision", int64(img.rev), "cluster_id", img.clusterID, "brokers", len(img.live), "topics", len(img.names))
 		}
 		next, progressed, err := c.follow(ctx, img)
 		img = next

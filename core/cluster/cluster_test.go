@@ -45,6 +45,10 @@ func TestEveryBrokerSeesEveryBroker(t *testing.T) {
 	mustOK(t, err)
 	mustOK(t, c1.WaitRevision(testCtx(t), st.Revision))
 	sameState(t, c1.Image(), st)
+	// Both brokers answer the backend's cluster id.
+	if err := metadata.ValidateClusterID(c1.Image().ClusterID()); err != nil || c2.Image().ClusterID() != c1.Image().ClusterID() {
+		t.Errorf("cluster ids: broker 1 %q (%v), broker 2 %q; want one valid id", c1.Image().ClusterID(), err, c2.Image().ClusterID())
+	}
 }
 
 func TestTopicCreatedOnOneBrokerIsEverywhere(t *testing.T) {

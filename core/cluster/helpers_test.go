@@ -423,6 +423,9 @@ func sameState(t *testing.T, img *Image, st metadata.State) {
 	if img.NextProducerID() != st.NextProducerID {
 		t.Fatalf("next producer id: image %d, state %d", img.NextProducerID(), st.NextProducerID)
 	}
+	if img.ClusterID() != st.ClusterID {
+		t.Fatalf("cluster id: image %q, state %q", img.ClusterID(), st.ClusterID)
+	}
 }
 
 func brokerEqual(a, b metadata.Broker) bool {

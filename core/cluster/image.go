@@ -25,6 +25,8 @@ import (
 // (no brokers, no topics, ControllerID -1).
 type Image struct {
 	rev metadata.Revision
+	// clusterID is the backend's cluster id (never changed by a batch).
+	clusterID string
 
 	// brokers holds every registered broker, fenced ones included.
 	brokers map[int32]metadata.Broker
@@ -50,6 +52,18 @@ func (img *Image) Revision() metadata.Revision {
 		return 0
 	}
 	return img.rev
+}
+
+// ClusterID is the cluster's id as the backend's Snapshot gave it
+// (metadata.State.ClusterID: Kafka's 22-character form, the same on every
+// broker of the cluster): what Metadata (v2+) and DescribeCluster answer.
+// It is "" only for a nil Image or a backend that breaks the contract by
+// giving none.
+func (img *Image) ClusterID() string {
+	if img == nil {
+		return ""
+	}
+	return img.clusterID
 }
 
 // LiveBrokers returns the unfenced brokers sorted by id: exactly the brokers
@@ -221,6 +235,7 @@ var topicsGens atomic.Uint64
 func newImage(st metadata.State) *Image {
 	img := &Image{
 		rev:            st.Revision,
+		clusterID:      st.ClusterID,
 		brokers:        st.Brokers,
 		topics:         st.Topics,
 		nextProducerID: st.NextProducerID,

@@ -40,6 +40,7 @@ func testState() metadata.State {
 	st.Topics["b"] = topic("b", 2, 7, 2, 3, 1)
 	st.Topics["a"] = topic("a", 1, 6, 1)
 	st.NextProducerID = 1000
+	st.ClusterID = "MkU3OEVBNTcwNTJENDM2Qk"
 	return st
 }
 
@@ -47,6 +48,9 @@ func TestImageFromState(t *testing.T) {
 	st := testState()
 	img := newImage(st.Clone())
 	sameState(t, img, st)
+	if img.ClusterID() != "MkU3OEVBNTcwNTJENDM2Qk" {
+		t.Errorf("ClusterID = %q, want the state's", img.ClusterID())
+	}
 	if got := liveIDs(img); !slices.Equal(got, []int32{2, 3}) {
 		t.Errorf("LiveBrokers = %v, want [2 3] (1 is fenced)", got)
 	}
@@ -93,7 +97,7 @@ func TestImageFromState(t *testing.T) {
 func TestNilAndEmptyImage(t *testing.T) {
 	var img *Image
 	if img.Revision() != 0 || img.LiveBrokers() != nil || img.Brokers() != nil || img.TopicNames() != nil ||
-		img.ControllerID() != -1 || img.IsLive(1) || img.NextProducerID() != 0 {
+		img.ControllerID() != -1 || img.IsLive(1) || img.NextProducerID() != 0 || img.ClusterID() != "" {
 		t.Error("nil image does not answer as an empty cluster")
 	}
 	if _, ok := img.Broker(1); ok {

@@ -49,9 +49,10 @@ import (
 //   - Authorized operations (v8+, when asked): every operation Kafka
 //     supports on the resource, which is what Kafka answers without an
 //     authorizer; the -2147483648 default otherwise.
-//   - Cluster id (v2+): null. The metadata contract carries no cluster id
-//     yet, and a made-up one would be a wrong answer (Kafka answered null
-//     before it had one).
+//   - Cluster id (v2+): the image's (the backend's cluster id, created
+//     once when the metadata cluster formed: Kafka's 22-character form,
+//     the same on every broker). Null only if the backend gave none (a
+//     backend that breaks the contract); never a made-up one.
 //   - Before this broker has any metadata image it waits up to
 //     firstImageWait for the first one. If none comes, a request naming
 //     topics gets LEADER_NOT_AVAILABLE for each (retriable), no brokers and
@@ -81,11 +82,6 @@ const (
 	// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
 	clusterAuthorizedOperations int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
 )
-
-// clusterID is the cluster id Metadata (v2+) and DescribeCluster answer:
-// nil, since nothing gives chronik a cluster id yet (see the Metadata
-// comment). DescribeCluster, whose field is not nullable, answers "".
-func clusterID(*Broker) *string { return nil }
 
 func handleMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, error) {
 	req, ok := r.Body.(*kmsg.MetadataRequest)
@@ -119,7 +115,9 @@ func handleMetadata(ctx context.Context, b *Broker, r *Request) (kmsg.Response, 
 	}
 
 	resp.ControllerID = img.ControllerID()
-	resp.ClusterID = clusterID(b)
+	if id := img.ClusterID(); id != "" {
+		resp.ClusterID = kmsg.StringPtr(id)
+	}
 	if req.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = clusterAuthorizedOperations
 	}

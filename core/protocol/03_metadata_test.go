@@ -12,6 +12,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/cluster"
 	"github.com/chronik-go/chronik/plugins/memory"
+	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
 // metadataReq builds a Metadata request at version v for the named topics
@@ -61,6 +62,10 @@ func TestMetadataEveryVersion(t *testing.T) {
 	alterPartition(t, st, b, "events", 1, 1, []int32{2, 1})
 	alterPartition(t, st, b, "events", 1, 2, []int32{2, 1})
 
+	snap, err := st.Snapshot(harnessCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for v := int16(0); v <= 13; v++ {
 		for _, all := range []bool{false, true} {
 			req := metadataReq(v, "events")
@@ -83,8 +88,8 @@ func TestMetadataEveryVersion(t *testing.T) {
 			if v >= 1 && resp.ControllerID != 1 {
 				t.Fatalf("v%d: controller %d, want 1", v, resp.ControllerID)
 			}
-			if v >= 2 && resp.ClusterID != nil {
-				t.Fatalf("v%d: cluster id %q, want null (none known)", v, *resp.ClusterID)
+			if v >= 2 && (resp.ClusterID == nil || *resp.ClusterID != snap.ClusterID) {
+				t.Fatalf("v%d: cluster id %v, want the backend's %q", v, resp.ClusterID, snap.ClusterID)
 			}
 			if len(resp.Topics) != 1 {
 				t.Fatalf("v%d all=%v: %d topics, want 1", v, all, len(resp.Topics))
@@ -357,5 +362,41 @@ func TestMetadataBeforeFirstImage(t *testing.T) {
 				t.Fatalf("v%d: all topics without an image: %v, want the connection closed (ErrNoImage)", v, err)
 			}
 		}
+	}
+}
+
+// TestClusterIDSameOnEveryBroker: Metadata and DescribeCluster through
+// either broker of one cluster answer the backend's cluster id, in Kafka's
+// format; a broker of another cluster answers another id.
+func TestClusterIDSameOnEveryBroker(t *testing.T) {
+	st := harnessStore(t)
+	b1 := harnessBroker(t, 1, harnessCluster(t, st, 1, "", true))
+	b2 := harnessBroker(t, 2, harnessCluster(t, st, 2, "", true))
+	snap, err := st.Snapshot(harnessCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := metadata.ValidateClusterID(snap.ClusterID); err != nil {
+		t.Fatalf("backend's cluster id: %v", err)
+	}
+	answers := func(b *Broker) (fromMetadata, fromDescribe string) {
+		t.Helper()
+		m := roundTrip[*kmsg.MetadataResponse](t, b, metadataReq(13))
+		if m.ClusterID == nil {
+			t.Fatalf("broker %d: Metadata v13 cluster id null", b.NodeID)
+		}
+		req := kmsg.NewPtrDescribeClusterRequest()
+		req.Version = 2
+		d := roundTrip[*kmsg.DescribeClusterResponse](t, b, req)
+		return *m.ClusterID, d.ClusterID
+	}
+	for _, b := range []*Broker{b1, b2} {
+		if m, d := answers(b); m != snap.ClusterID || d != snap.ClusterID {
+			t.Errorf("broker %d: Metadata cluster id %q, DescribeCluster %q; want %q", b.NodeID, m, d, snap.ClusterID)
+		}
+	}
+	other := harnessBroker(t, 1, harnessCluster(t, harnessStore(t), 1, "", true))
+	if m, d := answers(other); m == snap.ClusterID || d != m {
+		t.Errorf("broker of another cluster: Metadata cluster id %q, DescribeCluster %q; want one id other than %q", m, d, snap.ClusterID)
 	}
 }

@@ -18,7 +18,8 @@ import (
 //   - Endpoint type (v1+): this is a broker endpoint (1); a request for
 //     controller endpoints (2) answers MISMATCHED_ENDPOINT_TYPE, any other
 //     type UNSUPPORTED_ENDPOINT_TYPE, as Kafka.
-//   - Cluster id: "" (the field is not nullable; see clusterID).
+//   - Cluster id: the image's, as Metadata answers it ("" only if the
+//     backend gave none: the field is not nullable).
 //   - Cluster authorized operations, when asked: every operation Kafka
 //     supports on the cluster (there is no authorizer), as Kafka answers
 //     without one.
@@ -57,9 +58,7 @@ func handleDescribeCluster(ctx context.Context, b *Broker, r *Request) (kmsg.Res
 		resp.ErrorMessage = messagef("this broker has not loaded the cluster metadata yet: %v", err)
 		return resp, nil
 	}
-	if id := clusterID(b); id != nil {
-		resp.ClusterID = *id
-	}
+	resp.ClusterID = img.ClusterID()
 	resp.ControllerID = img.ControllerID()
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterAuthorizedOperations

@@ -28,6 +28,10 @@ func TestDescribeClusterEveryVersion(t *testing.T) {
 	stop3()
 	waitFor(t, "broker 3 fenced", func() bool { br, ok := b.Cluster.Image().Broker(3); return ok && br.Fenced })
 
+	snap, err := st.Snapshot(harnessCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for v := int16(0); v <= 2; v++ {
 		for _, withFenced := range []bool{false, true} {
 			req := kmsg.NewPtrDescribeClusterRequest()
@@ -35,7 +39,7 @@ func TestDescribeClusterEveryVersion(t *testing.T) {
 			req.IncludeFencedBrokers = withFenced
 			req.IncludeClusterAuthorizedOperations = withFenced
 			resp := roundTrip[*kmsg.DescribeClusterResponse](t, b, req)
-			if resp.ErrorCode != 0 || resp.ControllerID != 1 || resp.ClusterID != "" {
+			if resp.ErrorCode != 0 || resp.ControllerID != 1 || resp.ClusterID != snap.ClusterID || resp.ClusterID == "" {
 				t.Fatalf("v%d: error %d controller %d cluster id %q", v, resp.ErrorCode, resp.ControllerID, resp.ClusterID)
 			}
 			ids, fenced := describeClusterIDs(resp)
