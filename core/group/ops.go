@@ -1,7 +1,6 @@
 package group
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -186,8 +185,8 @@ func (g *group) join(req *kmsg.JoinGroupRequest, client Client, resp *kmsg.JoinG
 
 // replaceStatic is a known static member joining with an unknown member
 // id (a restarted process): it takes over the old member with a new id;
-// the old id is fenced. In a Stable group with unchanged metadata no
-// rebalance happens: the member gets the current generation (and then its
+// the old id is fenced. In a Stable group whose selected protocol stays
+// the same no rebalance happens: the member gets the current generation (and then its
 // assignment from SyncGroup) once the new id is written.
 func (g *group) replaceStatic(old *member, req *kmsg.JoinGroupRequest, client Client, resp *kmsg.JoinGroupResponse, protos []protocol, session, rebalance time.Duration) (chan struct{}, *partition.ProduceResult, *kerr.Error) {
 	g.failJoin(old, kerr.FencedInstanceID)
@@ -204,8 +203,10 @@ func (g *group) replaceStatic(old *member, req *kmsg.JoinGroupRequest, client Cl
 	if g.leader == old.id {
 		g.leader = m.id
 	}
-	if g.state == Stable && bytes.Equal(m.metadataFor(g.protocol), metadataIn(protos, g.protocol)) {
-		m.protocols = protos
+	m.protocols = protos
+	if g.state == Stable && g.selectProtocol() == g.protocol {
+		// As Kafka: no rebalance unless the protocol the group would
+		// select changes.
 		res, e := g.s.appendRecords([]kv{g.metadataRecord(nil)})
 		if e != nil {
 			return nil, nil, e
@@ -218,7 +219,6 @@ func (g *group) replaceStatic(old *member, req *kmsg.JoinGroupRequest, client Cl
 		resp.SkipAssignment = isLeader && req.Version >= 9
 		return nil, &res, nil
 	}
-	m.protocols = protos
 	done := g.awaitJoin(m, resp)
 	switch g.state {
 	case Stable, CompletingRebalance:
@@ -226,15 +226,6 @@ func (g *group) replaceStatic(old *member, req *kmsg.JoinGroupRequest, client Cl
 	}
 	g.tryCompleteJoin()
 	return done, nil, nil
-}
-
-func metadataIn(ps []protocol, name string) []byte {
-	for _, p := range ps {
-		if p.name == name {
-			return p.metadata
-		}
-	}
-	return nil
 }
 
 // SyncGroup serves SyncGroup: the leader's assignment is written to the

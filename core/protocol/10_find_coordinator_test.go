@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -51,37 +53,48 @@ func groupHarness(t *testing.T) *Broker {
 }
 
 // groupCall is call for APIs that may defer their answer: it runs the
-// deferred function and decodes its response.
+// deferred function and decodes its response. It fails the test on any
+// problem (call it from the test goroutine; others use groupCallE).
 func groupCall[T kmsg.Response](t *testing.T, b *Broker, req kmsg.Request) T {
 	t.Helper()
+	resp, err := groupCallE[T](harnessCtx(t), b, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// groupCallE is groupCall returning its problems.
+func groupCallE[T kmsg.Response](ctx context.Context, b *Broker, req kmsg.Request) (T, error) {
+	var zero T
+	name := fmt.Sprintf("%s v%d", kmsg.NameForKey(req.Key()), req.GetVersion())
 	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("harness")).AppendRequest(nil, req, 7)[4:]
 	var h wire.Header
 	body, rest, err := wire.ParseHeader(frame, &h)
 	if err != nil {
-		t.Fatalf("%s v%d: parse header: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+		return zero, fmt.Errorf("%s: parse header: %w", name, err)
 	}
 	api, ok := b.APIs().Lookup(h.Key)
 	if !ok || !api.Supports(h.Version) {
-		t.Fatalf("%s v%d is not served", kmsg.NameForKey(req.Key()), h.Version)
+		return zero, fmt.Errorf("%s is not served", name)
 	}
 	if err := wire.DecodeBody(body, rest); err != nil {
-		t.Fatalf("%s v%d: decode: %v", kmsg.NameForKey(req.Key()), h.Version, err)
+		return zero, fmt.Errorf("%s: decode: %w", name, err)
 	}
-	r := &Request{Header: h, Body: body, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}, Logger: harnessLogger(t)}
-	ctx := harnessCtx(t)
+	r := &Request{Header: h, Body: body, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}, Logger: slog.New(slog.DiscardHandler)}
 	resp, err := api.Handle(ctx, b, r)
 	if err == nil && resp == nil && r.Deferred() != nil {
 		resp, err = r.Deferred()(ctx)
 	}
 	if err != nil || resp == nil {
-		t.Fatalf("%s v%d: handler: %v (response %v)", kmsg.NameForKey(req.Key()), h.Version, err, resp)
+		return zero, fmt.Errorf("%s: handler: %v (response %v)", name, err, resp)
 	}
 	out := wire.AppendResponse(nil, h.CorrelationID, resp)
 	got := req.ResponseKind()
 	if corr, err := wire.ParseResponse(out[4:], got); err != nil || corr != 7 {
-		t.Fatalf("%s v%d: response does not decode: %v", kmsg.NameForKey(req.Key()), h.Version, err)
+		return zero, fmt.Errorf("%s: response does not decode: %v", name, err)
 	}
-	return got.(T)
+	return got.(T), nil
 }
 
 func findCoordinator(t *testing.T, b *Broker, version int16, keys ...string) *kmsg.FindCoordinatorResponse {
