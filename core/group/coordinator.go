@@ -175,8 +175,11 @@ func (c *Coordinator) afterFunc(d time.Duration, f func()) *time.Timer {
 // PartitionFor returns the partition of a topic of n partitions that
 // coordinates groupID: abs(Java String.hashCode(groupID)) mod n, exactly
 // as Kafka's GroupMetadataManager.partitionFor (Utils.abs maps MinInt32 to
-// 0), so that chronik and Kafka place every group alike.
+// 0), so that chronik and Kafka place every group alike. n <= 0 gives 0.
 func PartitionFor(groupID string, n int32) int32 {
+	if n <= 0 {
+		return 0
+	}
 	var h int32
 	for _, u := range utf16.Encode([]rune(groupID)) {
 		h = 31*h + int32(u)

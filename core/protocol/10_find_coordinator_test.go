@@ -22,7 +22,7 @@ import (
 
 // groupHarness returns broker 1 with a group coordinator whose offsets
 // topic has 3 partitions, all led by it.
-func groupHarness(t *testing.T) *Broker {
+func groupHarness(t *testing.T, tune ...func(*group.Config)) *Broker {
 	t.Helper()
 	st, b := oneBroker(t)
 	pcfg := partition.DefaultConfig()
@@ -40,6 +40,9 @@ func groupHarness(t *testing.T) *Broker {
 	gcfg.InitialRebalanceDelay = 0
 	gcfg.MinSessionTimeout = 50 * time.Millisecond
 	gcfg.RetryInterval = 20 * time.Millisecond
+	for _, f := range tune {
+		f(&gcfg)
+	}
 	groups, err := group.New(gcfg, b.Cluster, parts, nil)
 	if err != nil {
 		t.Fatal(err)
