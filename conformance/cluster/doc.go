@@ -20,6 +20,10 @@
 //   - restart-epoch: started again on its data dir it is listed by every
 //     node again, with a higher broker epoch (GET /v1/cluster), leading its
 //     partitions again.
+//   - kill-backend-leader (Config.Perf): the broker whose node leads the
+//     backend quorum (Raft) killed: time until fenced everywhere, which
+//     includes an election and a fresh session timeout by design; reported,
+//     never asserted.
 //   - full-restart: all three stopped and started again: the topics, every
 //     record and the committed group offsets are intact.
 //   - topic-latency (Config.Perf): CreateTopics to leaders on every node,
@@ -40,6 +44,6 @@
 //
 //	chronik-conformance cluster --chronik ./bin/chronik --metadata ./chronik-metadata-NAME
 //
-// The broker processes' output goes to node.log in each node's directory;
-// a failing check shows the end of every node's log.
+// Broker N's output goes to nodeN.log beside its data dir nodeN; a failing
+// check shows the end of every broker's log.
 package cluster
