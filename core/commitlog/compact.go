@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -17,7 +18,8 @@ import (
 // the same base offset and last offset delta (so the record count may be
 // below last offset delta + 1), each kept record with its own offset delta;
 // a batch that loses every record is dropped, except that the last batch of
-// each segment (so that segments still continue each other) and the last
+// each rewritten segment (so that segments still continue each other, and
+// Open can tell which segments a merged one replaced) and the last
 // batch of each producer id (Kafka keeps it for the producer's sequence
 // state) are kept as empty batches (record count 0). The log end offset
 // never moves, and a Read at an offset that compaction removed returns the
@@ -34,14 +36,18 @@ import (
 //     recorded delete horizon has passed, or with Force.
 //  2. Key map: the latest offset of every key in the dirty segments (up to
 //     MaxMapBytes of keys, whole segments; at least one).
-//  3. Each segment from the first up to the end of the map is rewritten
-//     into <base>.log.cleaned (+ .index.cleaned, .timeindex.cleaned),
-//     fsynced, and swapped in under the writer lock: rename to
-//     <base>.log.swap (the commit point), the indexes and then the log
-//     renamed over the old files, the directory fsynced, the segment list
-//     republished. A segment in which nothing changes is not swapped.
-//     Readers holding the old segment keep reading the old (unlinked)
-//     files through their open descriptors; new reads see the new files.
+//  3. The segments from the first up to the end of the map are grouped
+//     (consecutive segments whose current sizes add up to at most
+//     segment.bytes: segments an earlier pass shrank merge) and each group
+//     is rewritten into <base>.log.cleaned (+ .index.cleaned,
+//     .timeindex.cleaned; base = the group's first base offset), fsynced,
+//     and swapped in under the writer lock: rename to <base>.log.swap (the
+//     commit point), the other segments of the group renamed to *.deleted,
+//     the indexes and then the log renamed over the old files, the
+//     directory fsynced, the segment list republished. A single segment in
+//     which nothing changes is not swapped. Readers holding an old segment
+//     keep reading its (unlinked) files through their open descriptors;
+//     new reads see the new files.
 //  4. cleaner.checkpoint records the new first dirty offset.
 //
 // A record is kept if it has a key, no later record in the map has the
@@ -61,9 +67,11 @@ import (
 // refuses transactional produce; a log replicated from elsewhere keeps
 // them as they are).
 //
-// Crash safety: a crash before the rename to .swap leaves the old segment
+// Crash safety: a crash before the rename to .swap leaves the old segments
 // (Open removes *.cleaned files); after it, Open completes the swap (the
-// .swap file replaces the .log, the indexes are rebuilt from it). Offset
+// .swap file replaces the .log and the merged segments, those with base
+// offsets below the offset after its last batch; the indexes are rebuilt
+// from it). Offset
 // gaps inside a segment are valid only below the cleaned end recorded in
 // cleaner.checkpoint before any swap, so Open still refuses gaps elsewhere.
 
@@ -211,17 +219,18 @@ func (l *Log) Compact(ctx context.Context, opts CompactOptions) (CompactStats, e
 
 // compactPass is one compaction pass.
 type compactPass struct {
-	l        *Log
-	opts     CompactOptions
-	nowMs    int64
-	segs     []*segment // candidate segments, each referenced
-	dirty    int        // index of the first dirty segment in segs
-	fd       int64      // first dirty offset at the start
-	interval int        // index interval bytes (Config) at the start
-	gen      uint64     // cleaner generation at the start
-	stats    CompactStats
-	keys     map[string]int64
-	pidEnd   map[int64]int64 // producer id -> base offset of its last batch
+	l            *Log
+	opts         CompactOptions
+	nowMs        int64
+	segs         []*segment // candidate segments, each referenced
+	dirty        int        // index of the first dirty segment in segs
+	fd           int64      // first dirty offset at the start
+	interval     int        // index interval bytes (Config) at the start
+	segmentBytes int64      // segment bytes (Config) at the start
+	gen          uint64     // cleaner generation at the start
+	stats        CompactStats
+	keys         map[string]int64
+	pidEnd       map[int64]int64 // producer id -> base offset of its last batch
 
 	sc         scanner
 	decomp     []byte
@@ -254,6 +263,7 @@ func (l *Log) planCompaction(opts CompactOptions) (*compactPass, error) {
 	all := *l.segs.Load()
 	leo := l.endOffset.Load()
 	p.interval = l.cfg.IndexIntervalBytes
+	p.segmentBytes = l.cfg.SegmentBytes
 	l.cleanMu.Lock()
 	cc, gen := l.cleaner, l.cleanerGen
 	l.cleanMu.Unlock()
@@ -339,11 +349,11 @@ func (p *compactPass) run(ctx context.Context) error {
 		return err
 	}
 	p.wbuf = bufio.NewWriterSize(nil, 1<<20)
-	for _, s := range p.segs[:m] {
+	for _, g := range groupSegments(p.segs[:m], p.segmentBytes) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := p.cleanSegment(ctx, s); err != nil {
+		if err := p.cleanGroup(ctx, g); err != nil {
 			return err
 		}
 	}
@@ -500,58 +510,86 @@ func (c *cleanedFiles) remove() {
 	}
 }
 
-// cleanSegment rewrites segment s without the records the map and the
-// delete horizons remove, and swaps the result in if anything changed.
-func (p *compactPass) cleanSegment(ctx context.Context, s *segment) (err error) {
+// groupSegments splits consecutive segments into the groups a pass
+// rewrites as one segment each, like Kafka's cleaner: as many as fit in
+// maxBytes by their current sizes (so segments that compaction shrank
+// merge in a later pass), with offsets that fit the index's relative
+// offsets.
+func groupSegments(segs []*segment, maxBytes int64) [][]*segment {
+	var groups [][]*segment
+	for i := 0; i < len(segs); {
+		j, size := i+1, segs[i].size.Load()
+		for j < len(segs) && size+segs[j].size.Load() <= maxBytes && segs[j].next.Load()-segs[i].base <= math.MaxInt32 {
+			size += segs[j].size.Load()
+			j++
+		}
+		groups = append(groups, segs[i:j])
+		i = j
+	}
+	return groups
+}
+
+// cleanGroup rewrites the consecutive segments of group into one segment
+// (named by the first one's base offset) without the records the map and
+// the delete horizons remove, and swaps it in if anything changed.
+func (p *compactPass) cleanGroup(ctx context.Context, group []*segment) (err error) {
 	l := p.l
-	gen, size := s.truncGen.Load(), s.size.Load()
-	cf := &cleanedFiles{base: s.base, dir: l.dir}
+	first, lastSeg := group[0], group[len(group)-1]
+	olds := make([]oldSegment, len(group))
+	var size int64
+	for i, s := range group {
+		olds[i] = oldSegment{s, s.truncGen.Load(), s.size.Load()}
+		size += olds[i].size
+	}
+	cf := &cleanedFiles{base: first.base, dir: l.dir}
 	defer func() {
 		if cf != nil {
 			cf.remove()
 		}
 	}()
 	if cf.log, err = os.OpenFile(cf.path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
-		return fmt.Errorf("commitlog: compacting segment %d: %w", s.base, err)
+		return fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
 	}
 	p.wbuf.Reset(cf.log)
-	st := scanState{base: s.base, next: s.base, maxTs: -1, maxTsOffset: -1, rebuild: true, interval: p.interval, lastIndexedTs: -1}
-	changed := false
+	st := scanState{base: first.base, next: first.base, maxTs: -1, maxTsOffset: -1, rebuild: true, interval: p.interval, lastIndexedTs: -1}
+	changed := len(group) > 1
 	var outPos int64
-	err = p.forEachBatch(s, false, func(b []byte, h *Header, last bool) error {
-		out, ch, err := p.filterBatch(b, h, last)
-		if err != nil {
-			return err
-		}
-		changed = changed || ch
-		if out == nil {
+	for _, s := range group {
+		err = p.forEachBatch(s, false, func(b []byte, h *Header, last bool) error {
+			out, ch, err := p.filterBatch(b, h, last && s == lastSeg)
+			if err != nil {
+				return err
+			}
+			changed = changed || ch
+			if out == nil {
+				return nil
+			}
+			if _, err := p.wbuf.Write(out); err != nil {
+				return fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
+			}
+			nh, err := ParseHeader(out)
+			if err != nil {
+				return err
+			}
+			st.accept(&nh, outPos)
+			outPos += int64(len(out))
 			return nil
-		}
-		if _, err := p.wbuf.Write(out); err != nil {
-			return fmt.Errorf("commitlog: compacting segment %d: %w", s.base, err)
-		}
-		nh, err := ParseHeader(out)
+		})
 		if err != nil {
 			return err
 		}
-		st.accept(&nh, outPos)
-		outPos += int64(len(out))
-		return nil
-	})
-	if err != nil {
-		return err
 	}
-	p.stats.SegmentsCleaned++
+	p.stats.SegmentsCleaned += len(group)
 	p.stats.BytesBefore += size
 	if !changed {
 		p.stats.BytesAfter += size
 		return nil
 	}
 	if err := p.wbuf.Flush(); err != nil {
-		return fmt.Errorf("commitlog: compacting segment %d: %w", s.base, err)
+		return fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
 	}
 	if st.maxTs > st.lastIndexedTs && st.maxTs >= 0 {
-		st.timeEntries = appendTimeEntry(st.timeEntries, st.maxTs, uint32(st.maxTsOffset-s.base))
+		st.timeEntries = appendTimeEntry(st.timeEntries, st.maxTs, uint32(st.maxTsOffset-first.base))
 		st.lastIndexedTs = st.maxTs
 	}
 	for _, x := range []struct {
@@ -561,35 +599,43 @@ func (p *compactPass) cleanSegment(ctx context.Context, s *segment) (err error) 
 	}{{&cf.offIdx, indexSuffix, st.offEntries}, {&cf.timIdx, timeIndexSuffix, st.timeEntries}} {
 		f, err := os.OpenFile(cf.path(x.suffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
-			return fmt.Errorf("commitlog: compacting segment %d: %w", s.base, err)
+			return fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
 		}
 		*x.f = f
 		if _, err := f.Write(x.entries); err != nil {
-			return fmt.Errorf("commitlog: compacting segment %d: %w", s.base, err)
+			return fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
 		}
 	}
 	for _, f := range []*os.File{cf.log, cf.offIdx, cf.timIdx} {
 		if err := f.Sync(); err != nil {
-			return fmt.Errorf("commitlog: compacting segment %d: fsync: %w", s.base, err)
+			return fmt.Errorf("commitlog: compacting segment %d: fsync: %w", first.base, err)
 		}
 	}
-	// Keep the segment's age for time-based retention after a restart
-	// (Open takes the file's modification time).
-	mt := time.UnixMilli(s.lastWrite.Load())
+	// Keep the age of the newest segment for time-based retention after
+	// a restart (Open takes the file's modification time).
+	mt := time.UnixMilli(lastSeg.lastWrite.Load())
 	_ = os.Chtimes(cf.path(logSuffix), mt, mt)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	l.hook("cleaned")
-	swapped, err := l.swapCleaned(s, gen, size, cf, &st, outPos)
+	swapped, err := l.swapCleaned(olds, cf, &st, outPos)
 	if swapped {
 		cf = nil // the files belong to the new segment now
-		p.stats.SegmentsRewritten++
+		p.stats.SegmentsRewritten += len(group)
 		p.stats.BytesAfter += outPos
 	} else {
 		p.stats.BytesAfter += size
 	}
 	return err
+}
+
+// oldSegment is a segment a pass read, with its truncation generation and
+// size then: if either changed, the pass's output for it is stale.
+type oldSegment struct {
+	s    *segment
+	gen  uint64
+	size int64
 }
 
 // filterBatch returns the batch b (header h) as the cleaner keeps it: b
@@ -661,35 +707,41 @@ func (p *compactPass) noteHorizon(h int64) {
 	}
 }
 
-// swapCleaned replaces segment old with its cleaned files (see the package
-// comment of compact.go) unless old changed since the pass read it
-// (truncated, deleted, or became the active segment again): then it
-// returns false and the caller removes the files.
-func (l *Log) swapCleaned(old *segment, gen uint64, size int64, cf *cleanedFiles, st *scanState, newSize int64) (bool, error) {
+// swapCleaned replaces the consecutive segments olds with their cleaned
+// files (see the package comment of compact.go) unless one of them changed
+// since the pass read it (truncated, deleted, or the active segment again):
+// then it returns false and the caller removes the files.
+func (l *Log) swapCleaned(olds []oldSegment, cf *cleanedFiles, st *scanState, newSize int64) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writable(); err != nil {
 		return false, err
 	}
 	segs := *l.segs.Load()
-	i := slices.Index(segs, old)
-	if i < 0 || old == l.active || old.truncGen.Load() != gen || old.size.Load() != size {
+	first := olds[0].s
+	i := slices.Index(segs, first)
+	if i < 0 || i+len(olds) > len(segs)-1 {
 		return false, nil
+	}
+	for k, o := range olds {
+		if segs[i+k] != o.s || o.s == l.active || o.s.truncGen.Load() != o.gen || o.s.size.Load() != o.size {
+			return false, nil
+		}
 	}
 	offIdx, err := openIndex(cf.path(indexSuffix), offsetEntrySize, false)
 	if err != nil {
-		return false, fmt.Errorf("commitlog: compacting segment %d: %w", old.base, err)
+		return false, fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
 	}
 	timeIdx, err := openIndex(cf.path(timeIndexSuffix), timeEntrySize, false)
 	if err != nil {
 		offIdx.close()
-		return false, fmt.Errorf("commitlog: compacting segment %d: %w", old.base, err)
+		return false, fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
 	}
-	closeIdx := func() { offIdx.close(); timeIdx.close() }
-	swap := old.path(logSuffix + swapSuffix)
+	swap := first.path(logSuffix + swapSuffix)
 	if err := os.Rename(cf.path(logSuffix), swap); err != nil {
-		closeIdx()
-		return false, fmt.Errorf("commitlog: compacting segment %d: %w", old.base, err)
+		offIdx.close()
+		timeIdx.close()
+		return false, fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
 	}
 	if err := syncDir(l.dir); err != nil {
 		// The rename may or may not be durable: finish the swap on
@@ -699,44 +751,56 @@ func (l *Log) swapCleaned(old *segment, gen uint64, size int64, cf *cleanedFiles
 	// Committed: from here Open completes the swap after a crash.
 	l.hook("swap")
 	var errs []error
-	for _, r := range [][2]string{
-		{cf.path(indexSuffix), old.path(indexSuffix)},
-		{cf.path(timeIndexSuffix), old.path(timeIndexSuffix)},
-		{"", ""},
-		{swap, old.path(logSuffix)},
-	} {
-		if r[0] == "" {
-			l.hook("indexes")
-			continue
+	// The merged segments go like deleted ones: readers holding them keep
+	// their files until they release them.
+	for _, o := range olds[1:] {
+		if err := o.s.markDeleted(); err != nil {
+			errs = append(errs, err)
 		}
+	}
+	for _, r := range [][2]string{
+		{cf.path(indexSuffix), first.path(indexSuffix)},
+		{cf.path(timeIndexSuffix), first.path(timeIndexSuffix)},
+	} {
 		if err := os.Rename(r[0], r[1]); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	l.hook("indexes")
+	if err := os.Rename(swap, first.path(logSuffix)); err != nil {
+		errs = append(errs, err)
 	}
 	l.hook("renamed")
 	if err := syncDir(l.dir); err != nil {
 		errs = append(errs, err)
 	}
 	// The descriptors follow the files through the renames.
-	offIdx.path, timeIdx.path = old.path(indexSuffix), old.path(timeIndexSuffix)
-	ns := &segment{base: old.base, dir: l.dir, log: cf.log, offIdx: offIdx, timeIdx: timeIdx, lastIndexedTs: st.lastIndexedTs, firstTs: -1, createdMs: old.createdMs}
+	offIdx.path, timeIdx.path = first.path(indexSuffix), first.path(timeIndexSuffix)
+	last := olds[len(olds)-1].s
+	ns := &segment{base: first.base, dir: l.dir, log: cf.log, offIdx: offIdx, timeIdx: timeIdx, lastIndexedTs: st.lastIndexedTs, firstTs: -1, createdMs: first.createdMs}
 	_ = cf.offIdx.Close()
 	_ = cf.timIdx.Close()
 	ns.refs.Store(1)
 	ns.size.Store(newSize)
-	ns.next.Store(old.next.Load())
+	ns.next.Store(last.next.Load())
 	ns.setMax(st.maxTs, st.maxTsOffset)
-	ns.lastWrite.Store(old.lastWrite.Load())
+	ns.lastWrite.Store(last.lastWrite.Load())
 	ns.syncedTo = newSize
-	fresh := slices.Clone(segs)
-	fresh[i] = ns
+	fresh := make([]*segment, 0, len(segs)-len(olds)+1)
+	fresh = append(fresh, segs[:i]...)
+	fresh = append(fresh, ns)
+	fresh = append(fresh, segs[i+len(olds):]...)
 	l.segs.Store(&fresh)
-	l.pendingSync = slices.DeleteFunc(l.pendingSync, func(p *segment) bool { return p == old })
-	old.release()
+	l.pendingSync = slices.DeleteFunc(l.pendingSync, func(p *segment) bool {
+		return slices.ContainsFunc(olds, func(o oldSegment) bool { return o.s == p })
+	})
+	for _, o := range olds {
+		o.s.release()
+	}
 	if len(errs) > 0 {
 		// The new segment is in use, but its files may not have their
 		// final names: stop writing until Open finishes the swap.
-		l.failed = fmt.Errorf("commitlog: finishing compaction swap of segment %d: %w", old.base, errors.Join(errs...))
+		l.failed = fmt.Errorf("commitlog: finishing compaction swap of segment %d: %w", first.base, errors.Join(errs...))
 		l.logger.Error("commitlog: log failed", "dir", l.dir, "err", l.failed)
 		return true, l.failed
 	}
@@ -745,8 +809,8 @@ func (l *Log) swapCleaned(old *segment, gen uint64, size int64, cf *cleanedFiles
 
 // hook calls the test hook for a step of a pass, if one is set. Steps:
 // "cleaned" (temporary files written and fsynced), "swap" (renamed to
-// .swap: committed), "indexes" (indexes renamed over the old ones),
-// "renamed" (the log renamed), "checkpoint" (every segment done, before
+// .swap: committed), "indexes" (merged segments renamed to .deleted,
+// indexes renamed over the old ones), "renamed" (the log renamed), "checkpoint" (every segment done, before
 // cleaner.checkpoint is written).
 func (l *Log) hook(step string) {
 	if l.compactHook != nil {

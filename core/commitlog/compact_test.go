@@ -40,7 +40,7 @@ func TestCompactOverwrites(t *testing.T) {
 	if st.FirstDirtyOffset != leo || st.SegmentsRewritten == 0 || st.BytesAfter >= st.BytesBefore {
 		t.Fatalf("stats %+v", st)
 	}
-	if l.LogEndOffset() != leo || l.LogStartOffset() != lso || l.NumSegments() != nsegs {
+	if l.LogEndOffset() != leo || l.LogStartOffset() != lso || l.NumSegments() > nsegs {
 		t.Fatalf("offsets moved: [%d, %d) segs %d", l.LogStartOffset(), l.LogEndOffset(), l.NumSegments())
 	}
 	if l.Size() >= sizeBefore/4 {
@@ -97,6 +97,20 @@ func TestCompactOverwrites(t *testing.T) {
 	st, err = l.Compact(t.Context(), CompactOptions{HighWatermark: leo, MinCleanableDirtyRatio: 0.5})
 	if err != nil || st.Ran || st.DirtyBytes != 0 || st.Reason != "not due" {
 		t.Fatalf("second pass %+v %v", st, err)
+	}
+	// A forced pass merges the shrunk segments into one (plus the active
+	// one); the segment files of the merged ones go.
+	st, err = l.Compact(t.Context(), CompactOptions{HighWatermark: leo, Force: true})
+	if err != nil || !st.Ran || l.NumSegments() != 2 || st.SegmentsRewritten != nsegs-1 {
+		t.Fatalf("merging pass %+v %v: %d segments", st, err, l.NumSegments())
+	}
+	if n := countSuffix(t, l.Dir(), logSuffix); n != 2 {
+		t.Fatalf("%d .log files after merging", n)
+	}
+	_, recs = scanLog(t, l)
+	w.check(recs)
+	if len(recs) != keys {
+		t.Fatalf("%d records after merging", len(recs))
 	}
 
 	// The compacted log reopens (gaps are valid below the cleaned end),
@@ -609,63 +623,98 @@ func TestCompactConcurrentReaders(t *testing.T) {
 // or the new segment, loses no newest record of a key, and leaves no
 // temporary file; a later pass finishes the job.
 func TestCompactCrash(t *testing.T) {
-	for _, step := range []string{"cleaned", "swap", "indexes", "renamed", "checkpoint"} {
-		t.Run(step, func(t *testing.T) {
-			clock := newClock()
-			l := openLog(t, t.TempDir(), smallConfig(), Options{Now: clock.Now})
-			w := newWorkload(t, l)
-			for i := range 200 {
-				w.add(CompressionGzip, clock.Now().UnixMilli(), kv(fmt.Sprintf("k%d", i%7), fmt.Sprintf("v%d", i)), tomb(fmt.Sprintf("t%d", i%3)))
-			}
-			forceRoll(t, l)
-			leo := l.LogEndOffset()
-			var crashed []string
-			l.compactHook = func(s string) {
-				if s == step && len(crashed) < 2 {
-					crashed = append(crashed, copyDir(t, l.Dir()))
-				}
-			}
-			if _, err := l.Compact(t.Context(), forceOpts(l)); err != nil {
-				t.Fatal(err)
-			}
-			if len(crashed) == 0 {
-				t.Fatalf("step %s never reached", step)
-			}
-			for _, dir := range crashed {
-				if step == "swap" || step == "indexes" {
-					if !hasSuffixFile(t, dir, swapSuffix) {
-						t.Fatalf("no .swap file at step %s", step)
-					}
-				}
-				c := openLog(t, dir, smallConfig(), Options{Now: clock.Now})
-				if c.LogEndOffset() != leo {
-					t.Fatalf("recovered log ends at %d, want %d", c.LogEndOffset(), leo)
-				}
-				for _, suf := range []string{cleanedSuffix, swapSuffix} {
-					if hasSuffixFile(t, dir, suf) {
-						t.Fatalf("%s file left after Open", suf)
-					}
-				}
-				cw := &workload{t: t, l: c, recs: w.recs}
-				_, recs := scanLog(t, c)
-				cw.check(recs)
-				// A pass on the recovered log completes the work.
-				if _, err := c.Compact(t.Context(), forceOpts(c)); err != nil {
-					t.Fatal(err)
-				}
-				_, recs = scanLog(t, c)
-				cw.check(recs)
-				if len(recs) != 10 {
-					t.Fatalf("%d records after the finishing pass", len(recs))
-				}
-				// Reopen once more after a crash: still valid.
-				c.crash()
-				c2 := openLog(t, dir, smallConfig(), Options{Now: clock.Now})
-				_, recs = scanLog(t, c2)
-				(&workload{t: t, l: c2, recs: w.recs}).check(recs)
-			}
-		})
+	for _, merge := range []bool{false, true} {
+		for _, step := range []string{"cleaned", "swap", "indexes", "renamed", "checkpoint"} {
+			t.Run(fmt.Sprintf("merge=%v/%s", merge, step), func(t *testing.T) { compactCrash(t, step, merge) })
+		}
 	}
+}
+
+// compactCrash is TestCompactCrash at one step; with merge the crashing
+// pass merges segments that an earlier pass shrank.
+func compactCrash(t *testing.T, step string, merge bool) {
+	clock := newClock()
+	l := openLog(t, t.TempDir(), smallConfig(), Options{Now: clock.Now})
+	w := newWorkload(t, l)
+	for i := range 200 {
+		w.add(CompressionGzip, clock.Now().UnixMilli(), kv(fmt.Sprintf("k%d", i%7), fmt.Sprintf("v%d", i)), tomb(fmt.Sprintf("t%d", i%3)))
+	}
+	forceRoll(t, l)
+	leo := l.LogEndOffset()
+	if merge {
+		if _, err := l.Compact(t.Context(), forceOpts(l)); err != nil {
+			t.Fatal(err)
+		}
+		if l.NumSegments() < 4 {
+			t.Fatalf("%d segments", l.NumSegments())
+		}
+	}
+	var crashed []string
+	l.compactHook = func(s string) {
+		if s == step && len(crashed) < 2 {
+			crashed = append(crashed, copyDir(t, l.Dir()))
+		}
+	}
+	if _, err := l.Compact(t.Context(), forceOpts(l)); err != nil {
+		t.Fatal(err)
+	}
+	if len(crashed) == 0 {
+		t.Fatalf("step %s never reached", step)
+	}
+	for _, dir := range crashed {
+		if step == "swap" || step == "indexes" {
+			if !hasSuffixFile(t, dir, swapSuffix) {
+				t.Fatalf("no .swap file at step %s", step)
+			}
+		}
+		c := openLog(t, dir, smallConfig(), Options{Now: clock.Now})
+		if c.LogEndOffset() != leo {
+			t.Fatalf("recovered log ends at %d, want %d", c.LogEndOffset(), leo)
+		}
+		for _, suf := range []string{cleanedSuffix, swapSuffix} {
+			if hasSuffixFile(t, dir, suf) {
+				t.Fatalf("%s file left after Open", suf)
+			}
+		}
+		cw := &workload{t: t, l: c, recs: w.recs}
+		_, recs := scanLog(t, c)
+		cw.check(recs)
+		// A pass on the recovered log completes the work.
+		if _, err := c.Compact(t.Context(), forceOpts(c)); err != nil {
+			t.Fatal(err)
+		}
+		_, recs = scanLog(t, c)
+		cw.check(recs)
+		if len(recs) != 10 {
+			t.Fatalf("%d records after the finishing pass", len(recs))
+		}
+		// Reopen once more after a crash: still valid.
+		c.crash()
+		c2 := openLog(t, dir, smallConfig(), Options{Now: clock.Now})
+		_, recs = scanLog(t, c2)
+		(&workload{t: t, l: c2, recs: w.recs}).check(recs)
+		if merge && step != "cleaned" && c2.NumSegments() != 2 {
+			t.Fatalf("%d segments after a crash in a merging pass", c2.NumSegments())
+		}
+	}
+	if merge && l.NumSegments() != 2 {
+		t.Fatalf("merging pass left %d segments", l.NumSegments())
+	}
+}
+
+func countSuffix(t testing.TB, dir, suffix string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), suffix) {
+			n++
+		}
+	}
+	return n
 }
 
 func hasSuffixFile(t testing.TB, dir, suffix string) bool {

@@ -152,10 +152,11 @@
 // until delete.retention.ms after the pass that first kept them (the
 // batch's delete horizon, attribute bit 6, base timestamp = horizon, the
 // record timestamps unchanged), keyless records are dropped, compressed
-// batches are recompressed with their codec. Each rewritten segment is
-// written to *.cleaned, fsynced, renamed to .swap (the commit point) and
-// renamed over the old files under the writer lock; readers holding the
-// old segment keep its open files. A pass runs when the dirty share of the
+// batches are recompressed with their codec. Consecutive segments that fit
+// in segment.bytes are merged. Each rewritten segment is written to
+// *.cleaned, fsynced, renamed to .swap (the commit point) and renamed over
+// the old files under the writer lock; readers holding an old segment keep
+// its open files. A pass runs when the dirty share of the
 // cleanable bytes exceeds min.cleanable.dirty.ratio (cleaner.checkpoint
 // keeps the first dirty offset), when max.compaction.lag.ms or a delete
 // horizon passed, or when forced.

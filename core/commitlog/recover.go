@@ -18,8 +18,8 @@ import (
 // log (base offset 0) if there is none, and recovers it:
 //
 //   - Compaction swaps that were committed (a *.log.swap file) are
-//     finished first: the .swap replaces the segment's .log and its
-//     indexes are removed to be rebuilt. This is the one change Open makes
+//     finished first: the .swap replaces the segment's .log (and the
+//     segments it merged) and its indexes are removed to be rebuilt. This is the one change Open makes
 //     before its checks; it completes an operation that already happened.
 //     Uncommitted compaction output (*.cleaned) is removed with the other
 //     leftovers.
@@ -511,9 +511,12 @@ func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error
 }
 
 // finishSwaps completes compaction swaps that were committed (a
-// <base>.log.swap exists) when the process stopped: the .swap replaces the
-// segment's .log and its indexes are removed, to be rebuilt from it. The
-// uncommitted *.cleaned files are left for the cleanup of recover.
+// <base>.log.swap exists) when the process stopped: the segments the
+// .swap replaces (the one at its base offset and, when compaction merged
+// several, those with base offsets up to the offset after its last batch)
+// are removed, the .swap becomes the segment's .log and its indexes are
+// rebuilt later by recovery. The uncommitted *.cleaned files are left for
+// the cleanup of recover.
 func finishSwaps(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -525,10 +528,21 @@ func finishSwaps(dir string) error {
 		if !ok || suf != logSuffix+swapSuffix {
 			continue
 		}
-		for _, name := range []string{
+		end, err := swapEnd(filepath.Join(dir, e.Name()), base)
+		if err != nil {
+			return fmt.Errorf("commitlog: finishing compaction of segment %d: %w", base, err)
+		}
+		remove := []string{
 			segmentName(base, indexSuffix), segmentName(base, timeIndexSuffix),
 			cleanedName(base, indexSuffix), cleanedName(base, timeIndexSuffix),
-		} {
+		}
+		for _, o := range entries {
+			ob, osuf, ok := parseSegmentName(o.Name())
+			if ok && ob > base && ob < end && (osuf == logSuffix || osuf == indexSuffix || osuf == timeIndexSuffix) {
+				remove = append(remove, o.Name())
+			}
+		}
+		for _, name := range remove {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("commitlog: finishing compaction of segment %d: %w", base, err)
 			}
@@ -544,6 +558,35 @@ func finishSwaps(dir string) error {
 		}
 	}
 	return nil
+}
+
+// swapEnd returns the offset after the last batch of a .swap file (written
+// whole and fsynced before it was renamed to .swap), walking its headers;
+// base when it holds none.
+func swapEnd(path string, base int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := base
+	var buf [HeaderSize]byte
+	for pos := int64(0); pos+HeaderSize <= st.Size(); {
+		if _, err := f.ReadAt(buf[:], pos); err != nil {
+			return 0, err
+		}
+		h, err := ParseHeader(buf[:])
+		if err != nil {
+			return 0, fmt.Errorf("%w: compacted segment %s: %w", ErrCorruptLog, path, err)
+		}
+		end = h.NextOffset()
+		pos += int64(h.Size())
+	}
+	return end, nil
 }
 
 // newScan returns a scan state for a segment starting at byte 0.
