@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,4 +195,25 @@ func startEtcd(t *testing.T) string {
 		return resp.StatusCode == 200 && strings.Contains(string(body), `"true"`), string(body)
 	})
 	return client
+}
+
+// TestClusterSuiteCatchesSelfOnlyBrokers: the suite is not vacuous. Three
+// brokers that each run their own one-node Raft (the seed incident: every
+// node lists only itself) fail brokers-listed, naming what was listed.
+func TestClusterSuiteCatchesSelfOnlyBrokers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sum, err := clustersuite.RunAll(ctx, clustersuite.Config{Binary: chronikBinary, Backend: "raft", Dir: t.TempDir(),
+		Args:        []string{"--metadata.peers="}, // after the suite's peers: each node alone
+		ListTimeout: 3 * time.Second,
+		Match:       func(name string) bool { return name == "brokers-listed" },
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 1 || len(sum.Results) != 1 || sum.Results[0].Err == nil ||
+		!strings.Contains(sum.Results[0].Err.Error(), "brokers map[1:") {
+		t.Fatalf("self-only brokers: %+v", sum.Results)
+	}
+	t.Logf("brokers-listed on three one-node clusters: %v", sum.Results[0].Err)
 }

@@ -49,8 +49,6 @@ func Checks() []Check {
 	}
 }
 
-const allBrokersTimeout = 30 * time.Second
-
 // brokerAddrs returns id -> host:port of a Metadata response.
 func brokerAddrs(m *kmsg.MetadataResponse) map[int32]string {
 	out := map[int32]string{}
@@ -100,13 +98,18 @@ func checkBrokersListed(ctx context.Context, s *suite) error {
 	want := s.wantBrokers(s.c.Nodes...)
 	controllers := map[int32]int32{}
 	for _, n := range s.c.Nodes {
-		m, err := s.waitBrokers(ctx, n, want, allBrokersTimeout)
+		m, err := s.waitBrokers(ctx, n, want, s.c.cfg.ListTimeout)
 		if err != nil {
 			return err
 		}
 		controllers[n.ID] = m.ControllerID
 		s.logf("broker %d lists %v, controller %d; it was listed by every node %v after its process started",
 			n.ID, brokerAddrs(m), m.ControllerID, s.c.ListedAfter[n.ID].Round(time.Millisecond))
+	}
+	for _, n := range s.c.Nodes {
+		if _, ok := s.c.ListedAfter[n.ID]; !ok {
+			return fmt.Errorf("broker %d was not listed by every node within %v of the start", n.ID, s.c.cfg.ListTimeout)
+		}
 	}
 	for id, ctl := range controllers {
 		if _, ok := want[ctl]; !ok || ctl != controllers[1] {
@@ -495,7 +498,7 @@ func checkFullRestart(ctx context.Context, s *suite) error {
 	}
 	want := s.wantBrokers(s.c.Nodes...)
 	for _, n := range s.c.Nodes {
-		if _, err := s.waitBrokers(ctx, n, want, allBrokersTimeout); err != nil {
+		if _, err := s.waitBrokers(ctx, n, want, s.c.cfg.ListTimeout); err != nil {
 			return err
 		}
 	}

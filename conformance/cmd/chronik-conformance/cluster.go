@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/chronik-go/chronik/conformance/cluster"
@@ -18,7 +19,7 @@ import (
 //
 //	chronik-conformance cluster --chronik ./bin/chronik [--metadata raft|etcd|PATH]
 //	    [--etcd-endpoints host:port,...] [--etcd-prefix /p/] [--session-timeout 3s]
-//	    [--arg FLAG ...] [--perf] [--keep DIR] [--timeout 10m] [-v]
+//	    [--arg FLAG ...] [--perf] [--keep DIR] [--run REGEX] [--list] [--timeout 10m] [-v]
 func runCluster(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chronik-conformance cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -32,6 +33,8 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		keep      = fs.String("keep", "", "make the nodes' directories (data, nodeN.log) under this directory and keep them")
 		timeout   = fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 		verbose   = fs.Bool("v", false, "print progress as it happens")
+		runRE     = fs.String("run", "", "run only the checks whose name matches this regular expression (later checks rely on earlier ones)")
+		list      = fs.Bool("list", false, "list the checks and exit")
 		extra     multiFlag
 	)
 	fs.Var(&extra, "arg", "extra flag given to every broker, e.g. --arg=--metadata.set=key=value (repeatable)")
@@ -43,6 +46,12 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *list {
+		for _, c := range cluster.Checks() {
+			fmt.Fprintf(stdout, "%s\n\t%s\n", c.Name, c.Clause)
+		}
+		return 0
 	}
 	if *binary == "" || fs.NArg() > 0 {
 		fs.Usage()
@@ -62,8 +71,13 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	re, err := regexp.Compile(*runRE)
+	if err != nil {
+		fmt.Fprintf(stderr, "chronik-conformance cluster: --run: %v\n", err)
+		return 2
+	}
 	cfg := cluster.Config{Binary: *binary, Backend: *backend, EtcdEndpoints: *endpoints, EtcdPrefix: *prefix,
-		Args: extra, SessionTimeout: *session, Dir: *keep, Perf: *perf}
+		Args: extra, SessionTimeout: *session, Dir: *keep, Perf: *perf, Match: re.MatchString}
 	if *verbose {
 		cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	}
