@@ -70,10 +70,10 @@ type exampleNode struct {
 }
 
 // copyExample copies examples/<name>/node{1,2,3}.yaml into a temp dir with
-// every 127.0.0.1 port except etcd's (2379) rewritten to a free one,
-// consistently across the three files (the peers lists name each other's
-// ports).
-func copyExample(t *testing.T, name string) (dir string, nodes []*exampleNode) {
+// every 127.0.0.1 port rewritten to a free one, consistently across the
+// three files (the peers lists name each other's ports), and etcd's
+// 127.0.0.1:2379 to etcd (when not empty).
+func copyExample(t *testing.T, name, etcd string) (dir string, nodes []*exampleNode) {
 	t.Helper()
 	dir = t.TempDir()
 	portRe := regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
@@ -84,8 +84,8 @@ func copyExample(t *testing.T, name string) (dir string, nodes []*exampleNode) {
 			t.Fatal(err)
 		}
 		out := portRe.ReplaceAllStringFunc(string(src), func(m string) string {
-			if m == "127.0.0.1:2379" {
-				return m
+			if m == "127.0.0.1:2379" && etcd != "" {
+				return etcd
 			}
 			if _, ok := ports[m]; !ok {
 				ports[m] = freePort(t)
@@ -142,7 +142,17 @@ func (nd *exampleNode) start(t *testing.T, cwd string, extra ...string) {
 // that the data dirs are next to the config files, and that `chronik
 // cluster status --config nodeN.yaml` reports the cluster.
 func TestRaftExample(t *testing.T) {
-	dir, nodes := copyExample(t, "cluster-raft")
+	testExample(t, "cluster-raft", "")
+}
+
+// TestEtcdExample is TestRaftExample for examples/cluster-etcd, with a real
+// etcd in place of the one at 127.0.0.1:2379.
+func TestEtcdExample(t *testing.T) {
+	testExample(t, "cluster-etcd", startEtcd(t))
+}
+
+func testExample(t *testing.T, name, etcd string) {
+	dir, nodes := copyExample(t, name, etcd)
 	cwd := t.TempDir()
 	for _, nd := range nodes {
 		nd.start(t, cwd)
