@@ -163,7 +163,7 @@ func TestCreateTopicsErrors(t *testing.T) {
 		{creatable("bad name", 1, 1), kerr.InvalidTopicException.Code},
 		{creatable("unknown-config", 1, 1, "log.flush.interval.messages", "1"), kerr.InvalidConfig.Code},
 		{creatable("bad-value", 1, 1, "max.message.bytes", "-5"), kerr.InvalidConfig.Code},
-		{creatable("compact", 1, 1, "cleanup.policy", "compact"), kerr.InvalidConfig.Code},
+		{creatable("bad-policy", 1, 1, "cleanup.policy", "shred"), kerr.InvalidConfig.Code},
 		{creatable("rf-too-big", 1, 2), kerr.InvalidReplicationFactor.Code},
 		{creatable("rf-zero", 1, 0), kerr.InvalidReplicationFactor.Code},
 		{creatable("no-partitions", 0, 1), kerr.InvalidPartitions.Code},

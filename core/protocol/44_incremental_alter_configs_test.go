@@ -80,7 +80,7 @@ func TestIncrementalAlterConfigsRefusals(t *testing.T) {
 		{incResource(topic, "kept", incOp{"retention.ms", 7, strp("1")}), kerr.InvalidRequest.Code},
 		{incResource(topic, "kept", incOp{"retention.ms", opSet, strp("1")}, incOp{"retention.ms", opDelete, nil}), kerr.InvalidRequest.Code},
 		{incResource(topic, "kept", incOp{"retention.ms", opAppend, strp("1")}), kerr.InvalidConfig.Code},
-		{incResource(topic, "kept", incOp{"cleanup.policy", opAppend, strp("compact")}), kerr.InvalidConfig.Code},
+		{incResource(topic, "kept", incOp{"cleanup.policy", opAppend, strp("shred")}), kerr.InvalidConfig.Code},
 		{incResource(topic, "kept", incOp{"cleanup.policy", opSubtract, strp("delete")}), kerr.InvalidConfig.Code},
 		{incResource(topic, "kept", incOp{"compression.type", opSet, strp("zstd")}), kerr.InvalidConfig.Code},
 		{incResource(topic, "kept", incOp{"compression.type", opDelete, nil}), kerr.InvalidConfig.Code},
