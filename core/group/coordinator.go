@@ -216,10 +216,11 @@ func (c *Coordinator) Coordinator(groupID string) (metadata.Broker, error) {
 	return b, nil
 }
 
-// topicConfigs are the offsets topic's configs: compacted if
-// core/topicconfig accepts cleanup.policy=compact, otherwise kept forever
-// by time and size (records are removed by tombstones only once
-// compaction exists).
+// topicConfigs are the offsets topic's configs: cleanup.policy=compact
+// (the last record of each key is kept; tombstones remove keys), as in
+// Kafka. Should core/topicconfig refuse compact (a build without log
+// compaction), the topic is kept forever by time and size instead, so that
+// no committed offset is ever lost to retention.
 func (c *Coordinator) topicConfigs() map[string]string {
 	cfg := map[string]string{topicconfig.SegmentBytes: fmt.Sprint(c.cfg.OffsetsTopicSegmentBytes)}
 	if topicconfig.ValidateOne(topicconfig.CleanupPolicy, "compact") == nil {

@@ -142,8 +142,8 @@ func TestFindCoordinatorVersions(t *testing.T) {
 	}
 	waitCoordinator(t, b, "g")
 	img := b.Cluster.Image()
-	if tp, ok := img.Topic(group.OffsetsTopic); !ok || len(tp.Partitions) != 3 {
-		t.Fatalf("offsets topic: %+v %v", tp, ok)
+	if tp, ok := img.Topic(group.OffsetsTopic); !ok || len(tp.Partitions) != 3 || tp.Configs["cleanup.policy"] != "compact" {
+		t.Fatalf("offsets topic: %+v %v, want 3 partitions, compacted", tp, ok)
 	}
 	for v := int16(0); v <= 6; v++ {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
