@@ -68,3 +68,27 @@ func TestKafkaPythonGroups(t *testing.T) {
 		t.Fatalf("kafka-python admin: %+v; want the group listed, Empty, offsets %v", res, want)
 	}
 }
+
+// TestKcatGroups: kcat (librdkafka 2.0.2) consumes in a balanced consumer
+// group (-G) through the real binary, commits on close, and a second run
+// of the group resumes after the commit (librdkafka's FindCoordinator,
+// JoinGroup, SyncGroup, Heartbeat, OffsetFetch, OffsetCommit and
+// LeaveGroup versions).
+func TestKcatGroups(t *testing.T) {
+	kcat := kcatPath(t)
+	p := startChronik(t, t.TempDir())
+	p.waitReady(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const topic, group, parts = "kcat-groups", "kcat-group", 3
+	createTopics(ctx, t, p.kafka, parts, topic)
+	consume := func() []clientRecord {
+		out := runClient(ctx, t, "", kcat, "-b", p.kafka, "-G", group, "-X", "auto.offset.reset=earliest", "-e", "-q",
+			"-f", `{"partition":%p,"offset":%o,"key":"%k","value":"%s"}\n`, topic)
+		return jsonRecords(t, out)
+	}
+	first := produceWithKgo(ctx, t, p.kafka, topic, parts, kgo.NoCompression(), "first", 30)
+	sameRecords(t, "kcat group consumer, first run", consume(), first)
+	second := produceWithKgo(ctx, t, p.kafka, topic, parts, kgo.NoCompression(), "second", 9)
+	sameRecords(t, "kcat group consumer resuming after its commit", consume(), second)
+}
