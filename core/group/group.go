@@ -125,6 +125,10 @@ type group struct {
 	statics      map[string]string      // instance id -> member id
 	pending      map[string]*time.Timer // member ids handed out with MEMBER_ID_REQUIRED
 	offsets      map[topicPartition]committed
+	// inflight counts commits appended but not yet applied, per
+	// partition: a deletion tombstones them too (their records precede
+	// the tombstones in the log).
+	inflight map[topicPartition]int
 
 	joinTimer        *time.Timer
 	joinSeq          uint64
@@ -145,6 +149,7 @@ func newGroup(s *shard, id string) *group {
 		s: s, c: s.c, id: id, state: Empty, stateTime: s.c.now(),
 		members: map[string]*member{}, statics: map[string]string{},
 		pending: map[string]*time.Timer{}, offsets: map[topicPartition]committed{},
+		inflight: map[topicPartition]int{},
 	}
 }
 

@@ -568,17 +568,23 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		recs[k] = kv{key: offsetKey(g.id, it.tp.topic, it.tp.partition), value: offsetValue(it.c)}
 	}
 	res, e := s.appendRecords(recs)
-	g.mu.Unlock()
 	if e != nil {
+		g.mu.Unlock()
 		setAll(e)
 		return resp
 	}
-	if e := s.await(c.ctx, res); e != nil {
-		setAll(e)
-		return resp
+	for _, it := range items {
+		g.inflight[it.tp]++
 	}
+	g.mu.Unlock()
+	e = s.await(c.ctx, res)
 	g.mu.Lock()
-	if !g.gone {
+	for _, it := range items {
+		if g.inflight[it.tp]--; g.inflight[it.tp] <= 0 {
+			delete(g.inflight, it.tp)
+		}
+	}
+	if !g.gone && e == nil {
 		for k, it := range items {
 			it.c.logOffset = res.BaseOffset + int64(k)
 			if old, ok := g.offsets[it.tp]; !ok || old.logOffset < it.c.logOffset {
@@ -587,6 +593,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		}
 	}
 	g.mu.Unlock()
+	if e != nil {
+		setAll(e)
+	}
 	return resp
 }
 
@@ -816,9 +825,14 @@ func (c *Coordinator) deleteGroup(id string) *kerr.Error {
 		g.mu.Unlock()
 		return kerr.NonEmptyGroup
 	}
-	recs := make([]kv, 0, len(g.offsets)+1)
+	recs := make([]kv, 0, len(g.offsets)+len(g.inflight)+1)
 	for tp := range g.offsets {
 		recs = append(recs, kv{key: offsetKey(g.id, tp.topic, tp.partition)})
+	}
+	for tp := range g.inflight {
+		if _, ok := g.offsets[tp]; !ok {
+			recs = append(recs, kv{key: offsetKey(g.id, tp.topic, tp.partition)})
+		}
 	}
 	recs = append(recs, kv{key: groupKey(g.id)})
 	res, e := s.appendRecords(recs)
