@@ -32,19 +32,20 @@ type suite struct {
 	records   int
 	parts     int32
 	group     string // "" when the group APIs are not advertised
+	clusterID string
 	leaders   map[int32]int32
 }
 
 // Checks lists the checks in the order they run.
 func Checks() []Check {
 	return []Check{
-		{Name: "brokers-listed", Clause: "every node lists all 3 brokers with identical ids, advertised addresses and controller", run: checkBrokersListed},
+		{Name: "brokers-listed", Clause: "every node lists all 3 brokers with identical ids, advertised addresses, controller and cluster id", run: checkBrokersListed},
 		{Name: "topic-everywhere", Clause: "a topic created through node 1 has live leaders on every node within 1 s", run: checkTopicEverywhere},
 		{Name: "produce-consume", Clause: "records produced through node 2 are all consumed through node 3 (in a group when the group APIs are advertised)", run: checkProduceConsume},
 		{Name: "kill-fenced", Clause: "a SIGKILLed broker leaves every other node's Metadata within session timeout + 1 s; its partitions answer LEADER_NOT_AVAILABLE", run: checkKillFenced},
 		{Name: "restart-epoch", Clause: "the killed broker, restarted on its data, is listed everywhere with a higher epoch and leads its partitions", run: checkRestartEpoch},
 		{Name: "kill-backend-leader", Clause: "kill -9 of the broker whose node leads the backend quorum: time to fenced everywhere (reported only)", run: checkKillBackendLeader, perf: true},
-		{Name: "full-restart", Clause: "after stopping and starting all brokers: topics, every record and committed offsets intact", run: checkFullRestart},
+		{Name: "full-restart", Clause: "after stopping and starting all brokers: cluster id, topics, every record and committed offsets intact", run: checkFullRestart},
 		{Name: "topic-latency", Clause: "CreateTopics to leaders on every node, p50/p99 over 50 topics (reported only)", run: checkTopicLatency, perf: true},
 	}
 }
@@ -97,12 +98,16 @@ func (s *suite) waitBrokers(ctx context.Context, n *Node, want map[int32]string,
 func checkBrokersListed(ctx context.Context, s *suite) error {
 	want := s.wantBrokers(s.c.Nodes...)
 	controllers := map[int32]int32{}
+	clusterIDs := map[int32]string{}
 	for _, n := range s.c.Nodes {
 		m, err := s.waitBrokers(ctx, n, want, s.c.cfg.ListTimeout)
 		if err != nil {
 			return err
 		}
 		controllers[n.ID] = m.ControllerID
+		if m.ClusterID != nil {
+			clusterIDs[n.ID] = *m.ClusterID
+		}
 		s.logf("broker %d lists %v, controller %d; it was listed by every node %v after its process started",
 			n.ID, brokerAddrs(m), m.ControllerID, s.c.ListedAfter[n.ID].Round(time.Millisecond))
 	}
@@ -116,6 +121,13 @@ func checkBrokersListed(ctx context.Context, s *suite) error {
 			return fmt.Errorf("controllers differ or are not live brokers: %v (broker %d names %d)", controllers, id, ctl)
 		}
 	}
+	for _, n := range s.c.Nodes {
+		if id := clusterIDs[n.ID]; id == "" || id != clusterIDs[1] {
+			return fmt.Errorf("cluster ids in Metadata differ or are missing: %v", clusterIDs)
+		}
+	}
+	s.clusterID = clusterIDs[1]
+	s.logf("cluster id %s on every broker", clusterIDs[1])
 	return nil
 }
 
@@ -498,8 +510,12 @@ func checkFullRestart(ctx context.Context, s *suite) error {
 	}
 	want := s.wantBrokers(s.c.Nodes...)
 	for _, n := range s.c.Nodes {
-		if _, err := s.waitBrokers(ctx, n, want, s.c.cfg.ListTimeout); err != nil {
+		m, err := s.waitBrokers(ctx, n, want, s.c.cfg.ListTimeout)
+		if err != nil {
 			return err
+		}
+		if s.clusterID != "" && (m.ClusterID == nil || *m.ClusterID != s.clusterID) {
+			return fmt.Errorf("broker %d answers cluster id %v after the restart, was %s", n.ID, m.ClusterID, s.clusterID)
 		}
 	}
 	if s.dataTopic == "" {

@@ -6,7 +6,8 @@
 // 7):
 //
 //   - brokers-listed: every node lists all 3 brokers, with identical ids and
-//     addresses (the advertised ones) and the same live controller.
+//     addresses (the advertised ones), the same live controller and the
+//     same cluster id.
 //   - topic-everywhere: a topic created through node 1 is visible with a
 //     live leader for every partition on every node within 1 s of the
 //     CreateTopics answer.
