@@ -271,6 +271,33 @@ func (g *group) startJoinTimer(d time.Duration) {
 	})
 }
 
+// startSyncTimer bounds CompletingRebalance (as Kafka 3.x does): members
+// that have not sent their SyncGroup when d passes are removed and the
+// group rebalances without them, so that a leader that never assigns
+// cannot hold the group.
+func (g *group) startSyncTimer(d time.Duration) {
+	g.stopJoinTimer()
+	seq, gen := g.joinSeq, g.generation
+	g.joinTimer = g.c.afterFunc(d, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.gone || g.joinSeq != seq || g.state != CompletingRebalance || g.generation != gen || g.syncWriting {
+			return
+		}
+		removed := false
+		for _, m := range g.members {
+			if m.syncDone == nil {
+				g.c.log.Debug("group member did not sync within the rebalance timeout", "group", g.id, "member", m.id)
+				g.removeMember(m, kerr.UnknownMemberID)
+				removed = true
+			}
+		}
+		if removed {
+			g.afterRemoval()
+		}
+	})
+}
+
 // --- membership ---
 
 func (g *group) maxRebalanceTimeout() time.Duration {
@@ -482,6 +509,7 @@ func (g *group) completeJoin() {
 		}
 	}
 	g.transition(CompletingRebalance)
+	g.startSyncTimer(g.maxRebalanceTimeout())
 	for _, m := range g.members {
 		resp := m.joinResp
 		g.fillJoin(resp, m, m.id == g.leader)

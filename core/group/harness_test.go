@@ -196,3 +196,32 @@ func TestLoadInProgressAndNotCoordinator(t *testing.T) {
 		t.Fatalf("coordinator without a leader: %+v %v", b, err)
 	}
 }
+
+// TestSyncTimeout: a member that joins but never sends SyncGroup is
+// removed after the rebalance timeout although it heartbeats, and the
+// group goes back to Empty.
+func TestSyncTimeout(t *testing.T) {
+	h := newHarness(t)
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Version, req.Group, req.ProtocolType = 3, "nosync", "consumer"
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 5000, 200
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name = "range"
+	req.Protocols = append(req.Protocols, p)
+	j := h.c.JoinGroup(testCtx(t), req, Client{})
+	if j.ErrorCode != 0 {
+		t.Fatalf("join: %d", j.ErrorCode)
+	}
+	start := time.Now()
+	waitUntil(t, "member removed", func() bool {
+		return heartbeatCode(h.c, "nosync", j.MemberID, j.Generation) == kerr.UnknownMemberID.Code
+	})
+	if since := time.Since(start); since < 150*time.Millisecond {
+		t.Fatalf("removed after %v, before the rebalance timeout", since)
+	}
+	d := kmsg.NewPtrDescribeGroupsRequest()
+	d.Groups = []string{"nosync"}
+	if got := h.c.DescribeGroups(context.Background(), d).Groups[0]; got.State != "Empty" {
+		t.Fatalf("group: %+v", got)
+	}
+}

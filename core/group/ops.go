@@ -349,6 +349,7 @@ func (g *group) syncWritten(gen int32, e *kerr.Error) {
 			m.assignment = []byte{}
 		}
 	}
+	g.stopJoinTimer()
 	g.transition(Stable)
 	for _, m := range g.members {
 		g.answerSync(m)
