@@ -6,9 +6,10 @@
 #
 # For each run and each broker: a fresh data dir, `bench produce` (1 KiB,
 # 6 partitions, acks=all, idempotent, linger 5ms) with the broker's RSS
-# sampled, then `bench consume` of everything produced. Then `bench e2e`
-# at 1000 records/s (linger 0 and 5ms), and chronik with --log.flush=always
-# vs kfake --sync. JSON reports go to OUT (default /tmp/chronik-compare).
+# and CPU time sampled, then `bench consume` of everything produced. Then,
+# RUNS times per broker, `bench e2e` at 1000 records/s (linger 0 and 5ms),
+# and chronik with --log.flush=always vs kfake --sync. Medians at the end.
+# JSON reports go to OUT (default /tmp/chronik-compare).
 set -euo pipefail
 RUNS=${1:-3}
 DUR=${2:-20s}
@@ -52,14 +53,16 @@ for run in $(seq "$RUNS"); do
 			"(broker cpu $(val "$OUT/$b-consume-$run.json" 'round(broker_memory["cpu_seconds"]/(bytes/2**30),2)') s/GiB)"
 	done
 done
-for b in chronik kfake; do
-	start_broker $b
-	for linger in 0 5ms; do
-		"$BIN" bench e2e "${COMMON[@]}" --linger $linger --rate 1000 --duration "$DUR" >"$OUT/$b-e2e-linger$linger.json"
-		echo "$b e2e linger $linger: p50 $(val "$OUT/$b-e2e-linger$linger.json" 'latency_ms["p50"]') ms," \
-			"p99 $(val "$OUT/$b-e2e-linger$linger.json" 'latency_ms["p99"]') ms, errors $(val "$OUT/$b-e2e-linger$linger.json" 'errors')"
+for run in $(seq "$RUNS"); do
+	for b in chronik kfake; do
+		start_broker $b
+		for linger in 0 5ms; do
+			"$BIN" bench e2e "${COMMON[@]}" --linger $linger --rate 1000 --duration "$DUR" --watch-pid "$pid" >"$OUT/$b-e2e-linger$linger-$run.json"
+			echo "run $run $b e2e at 1000 records/s, linger $linger: p50 $(val "$OUT/$b-e2e-linger$linger-$run.json" 'latency_ms["p50"]') ms," \
+				"p99 $(val "$OUT/$b-e2e-linger$linger-$run.json" 'latency_ms["p99"]') ms, errors $(val "$OUT/$b-e2e-linger$linger-$run.json" 'errors')"
+		done
+		stop_broker
 	done
-	stop_broker
 done
 for run in $(seq "$RUNS"); do
 	start_broker chronik --log.flush=always
@@ -84,5 +87,9 @@ for b in ("chronik", "kfake"):
           f" (peak RSS {medf(b+'-produce', lambda d: d['broker_memory']['peak_rss_mib']):.1f} MiB,"
           f" broker cpu {medf(b+'-produce', cpu):.2f} s/GiB),"
           f" consume {med(b+'-consume','mib_per_sec'):.1f} MiB/s (broker cpu {medf(b+'-consume', cpu):.2f} s/GiB)")
+for b in ("chronik", "kfake"):
+    for l in ("0", "5ms"):
+        print(f"median {b} e2e linger {l}: p50 {medf(b+'-e2e-linger'+l, lambda d: d['latency_ms']['p50']):.3f} ms,"
+              f" p99 {medf(b+'-e2e-linger'+l, lambda d: d['latency_ms']['p99']):.3f} ms")
 print(f"median flush=always: chronik {med('chronik-always','mib_per_sec'):.1f} MiB/s, kfake --sync {med('kfake-sync','mib_per_sec'):.1f} MiB/s")
 PY
