@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
 
 	"github.com/chronik-go/chronik/core/commitlog"
-	"github.com/spf13/viper"
+	"github.com/chronik-go/chronik/core/group"
 )
 
 // Config is the whole configuration of the chronik binary. It is filled, in
@@ -61,6 +62,21 @@ type Config struct {
 	DefaultPartitions        int32 `mapstructure:"default-partitions"`
 	DefaultReplicationFactor int16 `mapstructure:"default-replication-factor"`
 
+	// OffsetsTopicPartitions and OffsetsTopicReplicationFactor shape the
+	// __consumer_offsets topic when it is first created
+	// (offsets.topic.num.partitions, offsets.topic.replication.factor).
+	OffsetsTopicPartitions        int32 `mapstructure:"offsets.topic.partitions"`
+	OffsetsTopicReplicationFactor int16 `mapstructure:"offsets.topic.replication-factor"`
+	// OffsetsRetention is how long the offsets of a group without
+	// members are kept (offsets.retention.minutes).
+	OffsetsRetention time.Duration `mapstructure:"offsets.retention"`
+	// GroupInitialRebalanceDelay, GroupMinSessionTimeout and
+	// GroupMaxSessionTimeout are group.initial.rebalance.delay.ms,
+	// group.min.session.timeout.ms and group.max.session.timeout.ms.
+	GroupInitialRebalanceDelay time.Duration `mapstructure:"group.initial-rebalance-delay"`
+	GroupMinSessionTimeout     time.Duration `mapstructure:"group.min-session-timeout"`
+	GroupMaxSessionTimeout     time.Duration `mapstructure:"group.max-session-timeout"`
+
 	// SessionTimeout is the broker session timeout of the backend.
 	SessionTimeout time.Duration `mapstructure:"metadata.session-timeout"`
 	// MetadataAddress is this node's advertised address for the backend's
@@ -83,6 +99,7 @@ type Config struct {
 // DefaultConfig is what chronik runs with when nothing is set: one broker
 // on 127.0.0.1:9092 with the embedded Raft backend as a one-node cluster.
 func DefaultConfig() Config {
+	gd := group.DefaultConfig()
 	return Config{
 		Metadata:                 "raft",
 		DataDir:                  "./data",
@@ -97,6 +114,13 @@ func DefaultConfig() Config {
 		AutoCreateTopics:         true,
 		DefaultPartitions:        1,
 		DefaultReplicationFactor: 1,
+
+		OffsetsTopicPartitions:        gd.OffsetsTopicPartitions,
+		OffsetsTopicReplicationFactor: gd.OffsetsTopicReplicationFactor,
+		OffsetsRetention:              gd.OffsetsRetention,
+		GroupInitialRebalanceDelay:    gd.InitialRebalanceDelay,
+		GroupMinSessionTimeout:        gd.MinSessionTimeout,
+		GroupMaxSessionTimeout:        gd.MaxSessionTimeout,
 	}
 }
 
@@ -140,12 +164,28 @@ func (c Config) Validate() error {
 	if c.SessionTimeout < 0 {
 		errs = append(errs, fmt.Errorf("metadata.session-timeout: %v is negative", c.SessionTimeout))
 	}
+	if err := c.groupConfig().Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, kv := range c.Settings {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			errs = append(errs, fmt.Errorf("metadata.set: %q is not key=value", kv))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// groupConfig is the group coordinator's configuration: its defaults with
+// the settings c has.
+func (c Config) groupConfig() group.Config {
+	g := group.DefaultConfig()
+	g.OffsetsTopicPartitions = c.OffsetsTopicPartitions
+	g.OffsetsTopicReplicationFactor = c.OffsetsTopicReplicationFactor
+	g.OffsetsRetention = c.OffsetsRetention
+	g.InitialRebalanceDelay = c.GroupInitialRebalanceDelay
+	g.MinSessionTimeout = c.GroupMinSessionTimeout
+	g.MaxSessionTimeout = c.GroupMaxSessionTimeout
+	return g
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -176,6 +216,12 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.Bool("auto-create-topics", d.AutoCreateTopics, "create unknown topics on Metadata requests (auto.create.topics.enable)")
 	fs.Int32("default-partitions", d.DefaultPartitions, "partitions of auto-created topics and CreateTopics with -1 (num.partitions)")
 	fs.Int16("default-replication-factor", d.DefaultReplicationFactor, "replication factor of auto-created topics and CreateTopics with -1")
+	fs.Int32("offsets.topic.partitions", d.OffsetsTopicPartitions, "partitions of __consumer_offsets when it is first created; fixed afterwards (offsets.topic.num.partitions)")
+	fs.Int16("offsets.topic.replication-factor", d.OffsetsTopicReplicationFactor, "replication factor of __consumer_offsets when it is first created")
+	fs.Duration("offsets.retention", d.OffsetsRetention, "how long committed offsets of a group without members are kept (offsets.retention.minutes)")
+	fs.Duration("group.initial-rebalance-delay", d.GroupInitialRebalanceDelay, "wait for more members before the first rebalance of an empty group (group.initial.rebalance.delay.ms)")
+	fs.Duration("group.min-session-timeout", d.GroupMinSessionTimeout, "smallest session timeout a group member may ask for")
+	fs.Duration("group.max-session-timeout", d.GroupMaxSessionTimeout, "largest session timeout a group member may ask for")
 	fs.Duration("metadata.session-timeout", d.SessionTimeout, "broker session timeout (default 6s)")
 	fs.String("metadata.address", d.MetadataAddress, "this node's advertised address for metadata cluster traffic (Raft)")
 	fs.String("metadata.peers", d.MetadataPeers, "metadata cluster members id@host:port,... (default: this node alone)")
@@ -188,7 +234,9 @@ func addConfigFlags(fs *pflag.FlagSet) {
 // configKeys are the keys of Config (its mapstructure tags).
 var configKeys = []string{"config", "metadata", "plugin-dir", "data-dir", "log-level", "log-format",
 	"broker-id", "listen", "advertised", "http", "http.pprof", "rack", "log.flush", "log.flush-interval",
-	"auto-create-topics", "default-partitions", "default-replication-factor", "metadata.session-timeout",
+	"auto-create-topics", "default-partitions", "default-replication-factor",
+	"offsets.topic.partitions", "offsets.topic.replication-factor", "offsets.retention",
+	"group.initial-rebalance-delay", "group.min-session-timeout", "group.max-session-timeout", "metadata.session-timeout",
 	"metadata.address", "metadata.peers", "metadata.raft.bind",
 	"metadata.etcd.endpoints", "metadata.etcd.prefix", "metadata.set"}
 

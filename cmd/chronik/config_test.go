@@ -29,6 +29,11 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	groupFile := filepath.Join(dir, "g.yaml")
+	if err := os.WriteFile(groupFile, []byte("offsets.topic.partitions: 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -45,6 +50,9 @@ func TestConfigPrecedence(t *testing.T) {
 		{"dotted key from env", map[string]string{"CHRONIK_METADATA_PEERS": "1@h:1"}, nil, []string{"metadata.peers: 1@h:1"}},
 		{"broker tuning flags", nil, []string{"--log.flush", "always", "--default-partitions", "6", "--auto-create-topics=false"},
 			[]string{"log.flush: always", "default-partitions: 6", "auto-create-topics: false"}},
+		{"group flags", nil, []string{"--offsets.topic.partitions", "3", "--offsets.retention", "1h", "--group.initial-rebalance-delay", "0s"},
+			[]string{"offsets.topic.partitions: 3", "offsets.retention: 1h0m0s", "group.initial-rebalance-delay: 0s"}},
+		{"group keys from a file", nil, []string{"--config", groupFile}, []string{"offsets.topic.partitions: 5", "offsets.topic.replication-factor: 1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +97,8 @@ func TestConfigErrors(t *testing.T) {
 		{"plugin dir is a file", []string{"--plugin-dir", write("f", "")}, "is not a directory"},
 		{"bad flush policy", []string{"--log.flush", "sometimes"}, "log.flush"},
 		{"zero default partitions", []string{"--default-partitions", "0"}, "default-partitions"},
+		{"zero offsets partitions", []string{"--offsets.topic.partitions", "0"}, "offsets topic partitions 0"},
+		{"session bounds reversed", []string{"--group.min-session-timeout", "1m", "--group.max-session-timeout", "10s"}, "session timeout bounds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

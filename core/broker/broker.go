@@ -98,7 +98,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.parts = parts
-	groups, err := group.New(group.DefaultConfig(), cl, parts, b.log.With("component", "group"))
+	groups, err := group.New(b.cfg.Group, cl, parts, b.log.With("component", "group"))
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/group"
 	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/protocol"
 	"github.com/chronik-go/chronik/core/server"
@@ -44,6 +45,9 @@ type Config struct {
 	// auto-creation, default partitions and replication factor, topic
 	// config defaults).
 	Protocol protocol.Config
+	// Group configures the group coordinator (offsets topic, rebalance
+	// delay, session bounds, offset retention).
+	Group group.Config
 }
 
 // DefaultConfig is a single broker on 127.0.0.1:9092 with data in ./data.
@@ -57,6 +61,7 @@ func DefaultConfig() Config {
 		HTTPAddr:     "127.0.0.1:9644",
 		ListenerName: "PLAINTEXT",
 		Protocol:     protocol.DefaultConfig(),
+		Group:        group.DefaultConfig(),
 	}
 }
 
@@ -73,6 +78,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("listener name: must not be empty"))
 	}
 	if err := c.Server.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Group.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.HTTPAddr != "" {
