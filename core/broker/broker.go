@@ -20,6 +20,7 @@ import (
 	"github.com/chronik-go/chronik/core/group"
 	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/protocol"
+	"github.com/chronik-go/chronik/core/replica"
 	"github.com/chronik-go/chronik/core/server"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -33,6 +34,7 @@ type Broker struct {
 
 	cluster *cluster.Cluster
 	parts   *partition.Manager
+	repl    *replica.Manager
 	groups  *group.Coordinator
 	proto   *protocol.Broker
 	server  *server.Server
@@ -98,6 +100,11 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.parts = parts
+	repl, err := replica.New(replica.DefaultConfig(), cl, parts, b.log.With("component", "replica"))
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.repl = repl
 	groups, err := group.New(b.cfg.Group, cl, parts, b.log.With("component", "group"))
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
@@ -137,6 +144,14 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := groups.Start(); err != nil {
 		_ = b.stopHTTP()
 		_ = srv.Close()
+		_ = parts.Close()
+		_ = cl.Close()
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := repl.Start(); err != nil {
+		_ = b.stopHTTP()
+		_ = srv.Close()
+		_ = groups.Close()
 		_ = parts.Close()
 		_ = cl.Close()
 		return fmt.Errorf("broker: %w", err)
@@ -253,6 +268,9 @@ func (b *Broker) Close() error {
 	errs = append(errs, b.stopHTTP())
 	if b.groups != nil {
 		errs = append(errs, b.groups.Close())
+	}
+	if b.repl != nil {
+		errs = append(errs, b.repl.Close())
 	}
 	if b.parts != nil {
 		errs = append(errs, b.parts.Close())
