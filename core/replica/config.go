@@ -43,7 +43,7 @@ type Config struct {
 	LagTimeMax time.Duration
 	// ISRCheckInterval is how often a leader checks its followers for ISR
 	// changes and a broker looks for partitions to take over; zero means
-	// LagTimeMax/4, between 50 ms and 5 s.
+	// LagTimeMax/4, between 50 ms and 1 s.
 	ISRCheckInterval time.Duration
 	// RetryBackoff is the pause after a failed fetch or connection, and
 	// before fetching a partition again after a retriable error.
@@ -105,5 +105,5 @@ func (c *Config) checkInterval() time.Duration {
 	if c.ISRCheckInterval > 0 {
 		return c.ISRCheckInterval
 	}
-	return min(max(c.LagTimeMax/4, 50*time.Millisecond), 5*time.Second)
+	return min(max(c.LagTimeMax/4, 50*time.Millisecond), time.Second)
 }
