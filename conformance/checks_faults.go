@@ -223,7 +223,7 @@ func checkLeaderCrash(t T, h Harness, opts Options) {
 	for _, j := range survivors {
 		st := e.snapshot(j)
 		if got := st.Brokers[alive.ID]; got.Fenced || got.Epoch != alive.Epoch {
-			t.Errorf("node %d: broker 1, heartbeating through the failover, is %+v; want unfenced with epoch %d (after a leader change every session gets a full timeout)", j, got, alive.Epoch)
+			t.Errorf("node %d: broker 1, heartbeating through the failover, is %+v; want unfenced with epoch %d (after a leader change a heartbeating broker must not be fenced)", j, got, alive.Epoch)
 		}
 	}
 	e.restartAndCatchUp(victims, final)

@@ -499,6 +499,9 @@ func (t *leaderTerm) stop() {
 func (n *Node) leadTerm(ctx context.Context) {
 	n.log.Info("became raft leader")
 	defer n.log.Info("raft leadership ended")
+	// The last time the previous leader was heard from (raft updates it
+	// only as a follower): sessions count their timeout from there.
+	since := n.raft.LastContact()
 	if err := n.barrier(ctx); err != nil {
 		n.log.Debug("leader barrier failed", "error", err)
 		return
@@ -509,7 +512,7 @@ func (n *Node) leadTerm(ctx context.Context) {
 		n.log.Debug("committing the cluster id failed", "error", err)
 		return
 	}
-	n.sess.activate(n.fsm.liveSessions())
+	n.sess.activate(n.fsm.liveSessions(), since)
 	n.setReady(true)
 	defer func() {
 		n.setReady(false)

@@ -657,3 +657,35 @@ func TestDataDirWithoutClusterID(t *testing.T) {
 		t.Fatalf("cluster id %q after a restart, was %q", again.ClusterID, st.ClusterID)
 	}
 }
+
+// TestSessionsActivateDeadlines: a new leader counts every session's
+// timeout from its last contact with the previous leader, but gives at
+// least half a timeout from now; without a previous leader a full timeout
+// from now.
+func TestSessionsActivateDeadlines(t *testing.T) {
+	now := time.Unix(1000, 0)
+	const timeout = 6 * time.Second
+	cases := []struct {
+		name  string
+		since time.Time
+		want  time.Time
+	}{
+		{"no previous leader", time.Time{}, now.Add(timeout)},
+		{"short election", now.Add(-time.Second), now.Add(5 * time.Second)},
+		{"long outage", now.Add(-time.Minute), now.Add(timeout / 2)},
+		{"exactly half", now.Add(-timeout / 2), now.Add(timeout / 2)},
+	}
+	for _, c := range cases {
+		s := newSessions(timeout)
+		s.now = func() time.Time { return now }
+		s.activate(map[int32]int64{1: 10, 2: 20}, c.since)
+		for id, se := range s.m {
+			if !se.deadline.Equal(c.want) {
+				t.Errorf("%s: session %d deadline %v, want %v", c.name, id, se.deadline.Sub(now), c.want.Sub(now))
+			}
+		}
+		if len(s.m) != 2 || !s.active {
+			t.Fatalf("%s: table %v active %v", c.name, s.m, s.active)
+		}
+	}
+}

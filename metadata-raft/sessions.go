@@ -12,7 +12,7 @@ import (
 // leader's memory: heartbeats (forwarded from any node) renew deadlines
 // here, and the leader's reaper commits one fence command per expired
 // session. When a node becomes leader it activates the table once it has
-// applied every earlier entry, giving every live broker a full timeout;
+// applied every earlier entry (see activate for the deadlines it gives);
 // when it loses leadership the table is dropped.
 //
 // Locking: mu is taken before fsm.mu (heartbeat reads the FSM under mu);
@@ -47,11 +47,31 @@ func (s *sessions) wake() {
 	}
 }
 
-// activate starts the table with a full timeout for every live session.
-func (s *sessions) activate(live map[int32]int64) {
+// activate starts the table for the live sessions. since is the last time
+// this node heard from the previous leader (zero if it never did).
+//
+// Every session gets a full timeout counted from since — until then the
+// previous leader was alive and each live broker could renew its session
+// there — but never less than half a timeout from now, so that a long
+// election (no quorum for a while, the mass-expiry hazard of etcd issue
+// 15247) cannot fence a broker that simply had no leader to heartbeat to:
+// brokers heartbeat well within half a timeout. Without since (a cluster
+// starting up) every session gets a full timeout from now. Counting from
+// since keeps Kafka's promise that a killed broker is fenced within its
+// session timeout (plus the reaper's step) when it took the Raft leader
+// down with it; a full timeout from the new term would add the election
+// time.
+func (s *sessions) activate(live map[int32]int64, since time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	deadline := s.now().Add(s.timeout)
+	now := s.now()
+	deadline := now.Add(s.timeout)
+	if !since.IsZero() {
+		deadline = since.Add(s.timeout)
+		if floor := now.Add(s.timeout / 2); deadline.Before(floor) {
+			deadline = floor
+		}
+	}
 	s.m = make(map[int32]*session, len(live))
 	for id, epoch := range live {
 		s.m[id] = &session{epoch: epoch, deadline: deadline}
