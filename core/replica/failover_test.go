@@ -1,0 +1,186 @@
+package replica_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestLeaderFailover: an idempotent acks=all producer writes to an RF=3
+// topic at a steady rate; the broker leading partition 0 is shut down. The
+// first live in-sync replica takes over with the leader epoch bumped, the
+// producer continues, and every acknowledged record is read back exactly
+// once and in order from the new leaders.
+func TestLeaderFailover(t *testing.T) {
+	st := newStore(t)
+	nodes := startNodes(t, st, 3, testReplicaConfig(5*time.Second))
+	const topic = "failover"
+	createTopic(t, nodes, topic, 3, 3, nil)
+
+	victim := leaderOf(t, nodes, topic, 0)
+	before, _ := victim.cl.Image().Partition(topic, 0)
+
+	cl := newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
+	var mu sync.Mutex
+	acked := map[int32][]string{}
+	var failed []error
+	ackedN := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, v := range acked {
+			n += len(v)
+		}
+		return n
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			v := fmt.Sprintf("r%06d", i)
+			cl.Produce(context.Background(), &kgo.Record{Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed = append(failed, err)
+					return
+				}
+				acked[r.Partition] = append(acked[r.Partition], string(r.Value))
+			})
+		}
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	eventually(t, 20*time.Second, "records acknowledged before the kill", func() bool { return ackedN() >= 200 })
+	killedAt := ackedN()
+	victim.stop()
+	t.Logf("broker %d (leader of %s-0, epoch %d) shut down after %d acknowledged records", victim.id, topic, before.LeaderEpoch, killedAt)
+
+	var live []*node
+	for _, n := range nodes {
+		if n != victim {
+			live = append(live, n)
+		}
+	}
+	eventually(t, 15*time.Second, "a new leader for partition 0", func() bool {
+		p, _ := live[0].cl.Image().Partition(topic, 0)
+		return p.Leader != victim.id && p.Leader >= 0
+	})
+	after, _ := live[0].cl.Image().Partition(topic, 0)
+	var wantLeader int32 = -1
+	for _, id := range before.Replicas {
+		if id != victim.id {
+			wantLeader = id
+			break
+		}
+	}
+	if after.Leader != wantLeader || after.LeaderEpoch != before.LeaderEpoch+1 || slices.Contains(after.ISR, victim.id) {
+		t.Fatalf("after the kill: %+v (before %+v); want leader %d (first live ISR replica), epoch +1, ISR without %d", after, before, wantLeader, victim.id)
+	}
+	eventually(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return ackedN() >= killedAt+500 })
+	stop()
+	wg.Wait()
+	if err := cl.Flush(testCtx(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(failed) > 0 {
+		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
+	}
+	want := map[int32]int{}
+	for p, v := range acked {
+		want[p] = len(v)
+	}
+	mu.Unlock()
+
+	got := consumeAll(t, live, topic, want)
+	for p, v := range acked {
+		if !slices.Equal(got[p], v) {
+			t.Fatalf("partition %d: read %d records, want exactly the %d acknowledged, in order", p, len(got[p]), len(v))
+		}
+	}
+	for p := range int32(3) {
+		waitReplicasMatch(t, live, topic, p)
+	}
+	t.Logf("%d records acknowledged (%d after the kill), all read back once, in order", ackedN(), ackedN()-killedAt)
+}
+
+// TestNoLiveISRStaysOffline: RF=2, the follower falls out of the ISR, then
+// the leader is shut down. The remaining replica is not in sync, so the
+// partition stays without a leader (LEADER_NOT_AVAILABLE) — until the topic
+// enables unclean.leader.election.enable, when it takes over.
+func TestNoLiveISRStaysOffline(t *testing.T) {
+	st := newStore(t)
+	rcfg := testReplicaConfig(500 * time.Millisecond)
+	nodes := startNodes(t, st, 2, rcfg)
+	const topic = "offline"
+	createTopic(t, nodes, topic, 1, 2, nil)
+	all := newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
+	produce(t, all, topic, 10, "in-sync")
+	waitReplicasMatch(t, nodes, topic, 0)
+
+	ld := leaderOf(t, nodes, topic, 0)
+	other := nodes[0]
+	if other == ld {
+		other = nodes[1]
+	}
+	other.stopReplication()
+	produce(t, all, topic, 5, "leader-only") // acknowledged once the ISR shrinks
+	eventually(t, 10*time.Second, "the ISR shrunk to the leader", func() bool {
+		p, _ := other.cl.Image().Partition(topic, 0)
+		return slices.Equal(p.ISR, []int32{ld.id})
+	})
+	ld.stop()
+	other.startReplication(t)
+	nodes = []*node{other}
+
+	adm := kadm.NewClient(newClient(t, nodes))
+	ctx := testCtx(t, 30*time.Second)
+	offline := func() bool {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return false
+		}
+		p := md.Topics[topic].Partitions[0]
+		return p.Leader == -1 && p.Err == kerr.LeaderNotAvailable
+	}
+	eventually(t, 10*time.Second, "LEADER_NOT_AVAILABLE", offline)
+	// A second later (several election checks) it is still offline.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if !offline() {
+			p, _ := other.cl.Image().Partition(topic, 0)
+			t.Fatalf("an out-of-sync replica took over without unclean leader election: %+v", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	enable := "true"
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "unclean.leader.election.enable", Value: &enable}}, topic); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "unclean election", func() bool {
+		p, _ := other.cl.Image().Partition(topic, 0)
+		return p.Leader == other.id && slices.Equal(p.ISR, []int32{other.id})
+	})
+	// It serves what it has: the 10 records it replicated.
+	got := consumeAll(t, nodes, topic, map[int32]int{0: 10})
+	if len(got[0]) != 10 {
+		t.Fatalf("after unclean election read %d records, want the 10 replicated", len(got[0]))
+	}
+	produce(t, all, topic, 3, "after-unclean")
+}
