@@ -264,9 +264,13 @@ func Produce(ctx context.Context, c Config) (Report, error) {
 	return r, nil
 }
 
+// consumeIdle ends a Consume that receives nothing for this long.
+const consumeIdle = 5 * time.Second
+
 // Consume reads c.Topic from its start offsets, without a group, until it
 // reaches the end offsets the topic had when the run began, or c.Records
-// records, or c.Duration, whichever comes first, and reports throughput.
+// records, or c.Duration, whichever comes first (or 5 s pass without a
+// record), and reports throughput.
 // It returns ErrNothingToConsume if the topic is empty. Fetch errors are
 // counted in Report.Errors.
 func Consume(ctx context.Context, c Config) (Report, error) {
@@ -335,8 +339,14 @@ func Consume(ctx context.Context, c Config) (Report, error) {
 	start := time.Now()
 	end := start
 	for records < want && len(done) < len(until) {
-		fs := cl.PollFetches(runCtx)
-		if runCtx.Err() != nil {
+		// A partition whose last offsets hold no records for us (control
+		// batches, compacted away) never reports its end offset: stop
+		// after consumeIdle without records.
+		pollCtx, cancelPoll := context.WithTimeout(runCtx, consumeIdle)
+		fs := cl.PollFetches(pollCtx)
+		idle := pollCtx.Err() != nil
+		cancelPoll()
+		if runCtx.Err() != nil || (idle && fs.NumRecords() == 0) {
 			break
 		}
 		fs.EachError(func(_ string, _ int32, err error) { errs.add(err) })
