@@ -40,9 +40,12 @@ type Cluster struct {
 	// written only by the registration loop (and Close after it stopped).
 	// regMu guards regChanged, which is closed and replaced whenever epoch
 	// changes (under regMu).
-	epoch      atomic.Int64
-	regMu      sync.Mutex
-	regChanged chan struct{}
+	epoch atomic.Int64
+	// lastHeartbeat is when the last heartbeat succeeded (Unix ns; 0
+	// before one), for the metrics.
+	lastHeartbeat atomic.Int64
+	regMu         sync.Mutex
+	regChanged    chan struct{}
 
 	// Lifecycle. base is the root context of the loops and of every admin
 	// call; stop cancels it when Close begins. lifeMu guards started and

@@ -33,6 +33,7 @@ type restartCounter interface {
 //	chronik_metadata_plugin_restarts_total       restarts of the backend's plugin process (when the backend is a plugin host)
 //	chronik_metadata_registered                  1 while this broker holds a registered session
 //	chronik_metadata_broker_epoch                that session's broker epoch (0 when none)
+//	chronik_metadata_last_heartbeat_timestamp_seconds  Unix time of this broker's last successful session heartbeat (absent before one)
 //	chronik_broker_ready                         1 when registered and in its own image (/readyz)
 //	chronik_metadata_image_revision              revision of the image this broker serves (absent before the first)
 //	chronik_metadata_live_brokers                live (unfenced) brokers in the image
@@ -50,7 +51,7 @@ type Collector struct {
 	info   [3]string // backend, version, node of the last answered probe
 
 	up, probeDur, lastUpTS, leaderKnown, members, backendInfo, restarts *prometheus.Desc
-	registered, epoch, ready, revision, liveBrokers, topics             *prometheus.Desc
+	registered, epoch, lastHB, ready, revision, liveBrokers, topics     *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -77,6 +78,7 @@ func NewCollector(c *Cluster, probeTimeout time.Duration) *Collector {
 		restarts:    desc("metadata_plugin_restarts_total", "Times the metadata backend's plugin process was restarted after it died."),
 		registered:  desc("metadata_registered", "1 while this broker holds a registered session in the metadata backend, else 0."),
 		epoch:       desc("metadata_broker_epoch", "The broker epoch of this broker's registered session (0 when none)."),
+		lastHB:      desc("metadata_last_heartbeat_timestamp_seconds", "Unix time of this broker's last successful session heartbeat to the metadata backend."),
 		ready:       desc("broker_ready", "1 when this broker is registered and its own registration is in its metadata image (/readyz), else 0."),
 		revision:    desc("metadata_image_revision", "Revision of the metadata image this broker answers from."),
 		liveBrokers: desc("metadata_live_brokers", "Live (registered, unfenced) brokers in this broker's metadata image."),
@@ -87,7 +89,7 @@ func NewCollector(c *Cluster, probeTimeout time.Duration) *Collector {
 // Describe sends every descriptor.
 func (m *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.up, m.probeDur, m.lastUpTS, m.leaderKnown, m.members, m.backendInfo,
-		m.restarts, m.registered, m.epoch, m.ready, m.revision, m.liveBrokers, m.topics} {
+		m.restarts, m.registered, m.epoch, m.lastHB, m.ready, m.revision, m.liveBrokers, m.topics} {
 		ch <- d
 	}
 }
@@ -134,6 +136,9 @@ func (m *Collector) Collect(ch chan<- prometheus.Metric) {
 	epoch, registered := m.c.Epoch()
 	gauge(m.registered, flag(registered))
 	gauge(m.epoch, float64(epoch))
+	if hb := m.c.lastHeartbeat.Load(); hb != 0 {
+		gauge(m.lastHB, float64(hb)/1e9)
+	}
 	gauge(m.ready, flag(m.c.Ready()))
 	if img := m.c.Image(); img != nil {
 		gauge(m.revision, float64(img.Revision()))

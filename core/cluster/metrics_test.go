@@ -98,6 +98,27 @@ func TestCollector(t *testing.T) {
 	if epoch <= 0 || c.Image().Revision() != s.Revision() {
 		t.Errorf("epoch %d, image revision %d, store revision %d", epoch, c.Image().Revision(), s.Revision())
 	}
+	// A heartbeat has succeeded once the session is older than one
+	// interval; poll the scrape until the series shows it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got = scrapeCollector(t, reg)
+		hb, ok := got["chronik_metadata_last_heartbeat_timestamp_seconds"]
+		if ok {
+			if d := float64(time.Now().UnixNano())/1e9 - hb; d < 0 || d > 10 {
+				t.Errorf("last heartbeat %v s ago", d)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no chronik_metadata_last_heartbeat_timestamp_seconds after 10 s of heartbeats")
+		}
+		select {
+		case <-time.After(testHeartbeat):
+		case <-testCtx(t).Done():
+			t.Fatal("test context done")
+		}
+	}
 	lastUp := got["chronik_metadata_backend_last_up_timestamp_seconds"]
 	if d := lastUp - float64(before.UnixNano())/1e9; d < -1 || d > 5 {
 		t.Errorf("last up timestamp %v, scrape started at %v", lastUp, before)

@@ -143,6 +143,7 @@ func (c *Cluster) keepAlive(ctx context.Context, epoch int64, bo *backoff, ep *e
 		cancel()
 		switch {
 		case err == nil:
+			c.lastHeartbeat.Store(time.Now().UnixNano())
 			if ep.ok() {
 				c.log.Info("heartbeats recovered", "epoch", epoch)
 			}
