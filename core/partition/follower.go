@@ -88,19 +88,23 @@ type FollowerAppend struct {
 // (base offsets and partition leader epochs set by the leader), to the
 // follower's log verbatim with commitlog.Log.AppendReplicated: batches
 // wholly below the log end offset are skipped (an overlap after a retried
-// fetch) and an incomplete trailing batch is dropped (the next fetch
-// returns it whole). The log records each new leader epoch in its
-// leader-epoch checkpoint; the idempotent producer state is updated from
+// fetch), an incomplete trailing batch is dropped (the next fetch returns
+// it whole), and an empty log whose start falls inside the first batch is
+// restarted at that batch's base offset. The log records each new leader
+// epoch in its leader-epoch checkpoint; the idempotent producer state is updated from
 // the appended batches' headers, as a leader rebuilds it on recovery, so
 // that the replica can take over duplicate detection when it becomes
 // leader. The high watermark then becomes min(leaderHW, log end offset) if
-// that is higher (it never moves back here).
+// that is higher (it never moves back here), and the log start offset
+// follows the leader's (leaderLogStart, from the Fetch answer: DeleteRecords
+// and retention on the leader) up to the high watermark, as Kafka's
+// followers do.
 //
 // leaderEpoch is the leader epoch the fetch was sent with: if the replica
 // no longer follows at it, nothing is appended (ErrNotFollower). Errors of
 // the log (commitlog.ErrOffsetMismatch, ErrCorruptBatch, ErrInvalidEpoch)
 // are returned wrapped; the fetcher then re-synchronises (truncation).
-func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW int64) (FollowerAppend, error) {
+func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW, leaderLogStart int64) (FollowerAppend, error) {
 	p.roleMu.RLock()
 	defer p.roleMu.RUnlock()
 	if _, err := p.followerRole(leaderEpoch); err != nil {
@@ -112,6 +116,15 @@ func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW
 		return FollowerAppend{}, err
 	}
 	if n > 0 {
+		if h, _ := commitlog.ParseHeader(batches); h.BaseOffset < leo && leo == p.log.LogStartOffset() {
+			// An empty log that starts inside the leader's first batch (the
+			// leader's log start is not batch aligned after DeleteRecords):
+			// start it at the batch, as Kafka does; the log start offset
+			// moves back up to the leader's below.
+			if err := p.log.Reset(h.BaseOffset); err != nil {
+				return FollowerAppend{}, fmt.Errorf("partition: %s-%d restarting an empty log at %d: %w", p.topic, p.index, h.BaseOffset, err)
+			}
+		}
 		if _, err := p.log.AppendReplicated(batches); err != nil {
 			return FollowerAppend{}, fmt.Errorf("partition: %s-%d appending %d replicated batches at %d: %w", p.topic, p.index, n, leo, err)
 		}
@@ -119,6 +132,13 @@ func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW
 	}
 	leo = p.log.LogEndOffset()
 	p.raiseHW(min(leaderHW, leo))
+	if start := min(leaderLogStart, p.hw.Load()); start > p.log.LogStartOffset() {
+		lso, err := p.log.DeleteRecordsBefore(start)
+		if err != nil {
+			return FollowerAppend{}, fmt.Errorf("partition: %s-%d following the leader's log start offset %d: %w", p.topic, p.index, start, err)
+		}
+		p.producers.evict(func(e *producerEntry) bool { return e.last().lastOffset < lso })
+	}
 	p.waiters.notify()
 	return FollowerAppend{Batches: n, LogEndOffset: leo, HighWatermark: p.hw.Load()}, nil
 }

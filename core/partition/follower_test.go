@@ -41,7 +41,7 @@ func replicate(t *testing.T, leader, follower *Partition) FollowerAppend {
 	if err != nil {
 		t.Fatalf("replica fetch: %v", err)
 	}
-	fa, err := follower.AppendAsFollower(st.LeaderEpoch, res.Records, res.HighWatermark)
+	fa, err := follower.AppendAsFollower(st.LeaderEpoch, res.Records, res.HighWatermark, res.LogStartOffset)
 	if err != nil {
 		t.Fatalf("AppendAsFollower: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestAppendAsFollower(t *testing.T) {
 
 	// Overlap (a retried fetch) is skipped, a partial trailing batch is
 	// dropped, a stale epoch or a leader refuses.
-	fa, err := follower.AppendAsFollower(st.LeaderEpoch, want, 6)
+	fa, err := follower.AppendAsFollower(st.LeaderEpoch, want, 6, 0)
 	if err != nil || fa.Batches != 0 || fa.LogEndOffset != 6 {
 		t.Fatalf("overlapping append: %+v, %v", fa, err)
 	}
@@ -96,16 +96,16 @@ func TestAppendAsFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fa, err := follower.AppendAsFollower(st.LeaderEpoch, res.Records[:len(res.Records)-1], res.HighWatermark); err != nil || fa.Batches != 0 {
+	if fa, err := follower.AppendAsFollower(st.LeaderEpoch, res.Records[:len(res.Records)-1], res.HighWatermark, 0); err != nil || fa.Batches != 0 {
 		t.Fatalf("partial batch: %+v, %v; want nothing appended", fa, err)
 	}
-	if _, err := follower.AppendAsFollower(st.LeaderEpoch+1, res.Records, res.HighWatermark); !errors.Is(err, ErrNotFollower) {
+	if _, err := follower.AppendAsFollower(st.LeaderEpoch+1, res.Records, res.HighWatermark, 0); !errors.Is(err, ErrNotFollower) {
 		t.Fatalf("append at another epoch: %v, want ErrNotFollower", err)
 	}
-	if _, err := leader.AppendAsFollower(st.LeaderEpoch, res.Records, res.HighWatermark); !errors.Is(err, ErrNotFollower) {
+	if _, err := leader.AppendAsFollower(st.LeaderEpoch, res.Records, res.HighWatermark, 0); !errors.Is(err, ErrNotFollower) {
 		t.Fatalf("append on the leader: %v, want ErrNotFollower", err)
 	}
-	if fa, err := follower.AppendAsFollower(st.LeaderEpoch, res.Records, 0); err != nil || fa.LogEndOffset != 7 || fa.HighWatermark != 6 {
+	if fa, err := follower.AppendAsFollower(st.LeaderEpoch, res.Records, 0, 0); err != nil || fa.LogEndOffset != 7 || fa.HighWatermark != 6 {
 		t.Fatalf("append with an older leader high watermark: %+v, %v; want end 7, high watermark kept at 6", fa, err)
 	}
 }
@@ -139,6 +139,15 @@ func TestTruncateAsFollower(t *testing.T) {
 	got, _ := follower.ReadLog(nil, 0, 1<<20)
 	if !bytes.Equal(got, want) || follower.NumProducers() != 1 {
 		t.Fatalf("after re-fetching: logs equal %v, %d producers", bytes.Equal(got, want), follower.NumProducers())
+	}
+	// The follower's log start follows the leader's (DeleteRecords), up to
+	// its high watermark.
+	if _, err := leader.DeleteRecordsBefore(2); err != nil {
+		t.Fatal(err)
+	}
+	replicate(t, leader, follower)
+	if follower.LogStartOffset() != 2 || follower.NumProducers() != 1 {
+		t.Fatalf("after the leader's DeleteRecords: follower log start %d, %d producers; want 2, 1", follower.LogStartOffset(), follower.NumProducers())
 	}
 	// Reset restarts the log at the leader's log start.
 	if err := follower.ResetAsFollower(epoch, 10); err != nil {

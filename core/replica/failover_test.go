@@ -184,3 +184,52 @@ func TestNoLiveISRStaysOffline(t *testing.T) {
 	}
 	produce(t, all, topic, 3, "after-unclean")
 }
+
+// TestEmptyReplicaRefills: a broker restarted with an empty data directory
+// is re-filled from the leaders: after the leader deleted records (its log
+// start is above 0) the empty follower's first fetch is out of range, it
+// restarts its log at the leader's log start, copies the rest
+// byte-for-byte and rejoins the ISR.
+func TestEmptyReplicaRefills(t *testing.T) {
+	st := newStore(t)
+	nodes := startNodes(t, st, 3, testReplicaConfig(5*time.Second))
+	const topic = "refill"
+	createTopic(t, nodes, topic, 1, 3, nil)
+	all := newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
+	produce(t, all, topic, 50, "before")
+	waitReplicasMatch(t, nodes, topic, 0)
+
+	ld := leaderOf(t, nodes, topic, 0)
+	var wiped *node
+	for _, n := range nodes {
+		if n != ld {
+			wiped = n
+			break
+		}
+	}
+	wiped.stop()
+	eventually(t, 10*time.Second, "the stopped broker out of the ISR", func() bool {
+		p, _ := ld.cl.Image().Partition(topic, 0)
+		return !slices.Contains(p.ISR, wiped.id)
+	})
+	adm := kadm.NewClient(newClient(t, nodes))
+	ctx := testCtx(t, 20*time.Second)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 20})
+	if res, err := adm.DeleteRecords(ctx, offs); err != nil || res.Error() != nil {
+		t.Fatalf("DeleteRecords: %v %v", err, res.Error())
+	}
+	produce(t, all, topic, 30, "while-away")
+
+	wiped.dir = t.TempDir()
+	wiped.start(t)
+	eventually(t, 15*time.Second, "the wiped broker back in the ISR", func() bool {
+		p, _ := ld.cl.Image().Partition(topic, 0)
+		return len(p.ISR) == 3
+	})
+	end := waitReplicasMatch(t, nodes, topic, 0)
+	wp, _ := wiped.parts.Partition(topic, 0)
+	if wp.LogStartOffset() != 20 || end != 80 {
+		t.Fatalf("wiped replica: log start %d, log end %d; want 20 and 80", wp.LogStartOffset(), end)
+	}
+}

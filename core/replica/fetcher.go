@@ -365,7 +365,7 @@ func (f *fetcher) apply(ctx context.Context, c *conn, it item, rp *kmsg.FetchRes
 		f.reconcile(it, rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset, "fetch_diverging_epoch")
 		return nil
 	}
-	_, err := it.p.AppendAsFollower(it.st.LeaderEpoch, rp.RecordBatches, rp.HighWatermark)
+	_, err := it.p.AppendAsFollower(it.st.LeaderEpoch, rp.RecordBatches, rp.HighWatermark, rp.LogStartOffset)
 	switch {
 	case err == nil:
 	case errors.Is(err, partition.ErrNotFollower):
