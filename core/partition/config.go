@@ -14,6 +14,8 @@ import (
 const (
 	// DefaultRetentionCheckInterval is log.retention.check.interval.ms.
 	DefaultRetentionCheckInterval = 5 * time.Minute
+	// DefaultCompactionCheckInterval is log.cleaner.backoff.ms.
+	DefaultCompactionCheckInterval = 15 * time.Second
 	// DefaultMaxFetchBytes is fetch.max.bytes: the most a Fetch response
 	// carries, whatever the client asks for.
 	DefaultMaxFetchBytes = 55 << 20
@@ -44,6 +46,10 @@ type Config struct {
 	// RetentionCheckInterval is how often retention is enforced, idle
 	// producers are expired and high watermarks are checkpointed.
 	RetentionCheckInterval time.Duration
+	// CompactionCheckInterval is how often the cleaner looks at the
+	// compacted topics' partitions (Kafka's log.cleaner.backoff.ms); a
+	// pass runs on a partition only when its dirty ratio or lags say so.
+	CompactionCheckInterval time.Duration
 	// MaxFetchBytes caps a Fetch response (fetch.max.bytes) and every
 	// partition's share of it.
 	MaxFetchBytes int
@@ -58,12 +64,13 @@ type Config struct {
 // DataDir.
 func DefaultConfig() Config {
 	return Config{
-		TopicDefaults:          topicconfig.Defaults(),
-		Log:                    commitlog.DefaultConfig(),
-		RetentionCheckInterval: DefaultRetentionCheckInterval,
-		MaxFetchBytes:          DefaultMaxFetchBytes,
-		ProducerIDBlockSize:    DefaultProducerIDBlockSize,
-		ProducerIDExpiration:   DefaultProducerIDExpiration,
+		TopicDefaults:           topicconfig.Defaults(),
+		Log:                     commitlog.DefaultConfig(),
+		RetentionCheckInterval:  DefaultRetentionCheckInterval,
+		CompactionCheckInterval: DefaultCompactionCheckInterval,
+		MaxFetchBytes:           DefaultMaxFetchBytes,
+		ProducerIDBlockSize:     DefaultProducerIDBlockSize,
+		ProducerIDExpiration:    DefaultProducerIDExpiration,
 	}
 }
 
@@ -77,6 +84,8 @@ func (c *Config) Validate() error {
 		return bad("no data directory")
 	case c.RetentionCheckInterval <= 0:
 		return bad("retention check interval %v must be positive", c.RetentionCheckInterval)
+	case c.CompactionCheckInterval <= 0:
+		return bad("compaction check interval %v must be positive", c.CompactionCheckInterval)
 	case c.MaxFetchBytes <= 0:
 		return bad("max fetch bytes %d must be positive", c.MaxFetchBytes)
 	case c.ProducerIDBlockSize <= 0:
@@ -107,6 +116,13 @@ type TopicConfig struct {
 	LogAppendTime bool
 	// MinInsyncReplicas is min.insync.replicas.
 	MinInsyncReplicas int
+	// Compact is cleanup.policy with compact: the log is compacted by
+	// the Manager's cleaner and produced records must have keys.
+	// Without delete in the policy there is no time or size retention.
+	Compact bool
+	// Compaction holds the options of the compaction passes (Compact
+	// only; HighWatermark is filled in at each pass).
+	Compaction commitlog.CompactOptions
 }
 
 // Resolve turns resolved topic config values (topicconfig.Resolve over
@@ -118,18 +134,35 @@ type TopicConfig struct {
 func (c *Config) Resolve(v topicconfig.Values) TopicConfig {
 	lc := c.Log
 	lc.SegmentBytes = max(int64(v.SegmentBytes), commitlog.MinSegmentBytes)
-	lc.SegmentMs = msDuration(v.SegmentMs)
+	// Compacted topics roll at max.compaction.lag.ms at the latest, so
+	// that the active segment's records become cleanable (Kafka's rule).
+	lc.SegmentMs = msDuration(v.EffectiveSegmentMs())
 	lc.RetentionMs = msDuration(v.RetentionMs)
 	lc.RetentionBytes = v.RetentionBytes
 	if lc.RetentionBytes < 0 {
 		lc.RetentionBytes = -1
 	}
-	return TopicConfig{
+	if !v.CleanupDelete {
+		lc.RetentionMs, lc.RetentionBytes = -1, -1
+	}
+	tc := TopicConfig{
 		Log:               lc,
 		MaxMessageBytes:   max(int(v.MaxMessageBytes), 1),
 		LogAppendTime:     v.LogAppendTime,
 		MinInsyncReplicas: max(int(v.MinInsyncReplicas), 1),
+		Compact:           v.CleanupCompact,
 	}
+	if tc.Compact {
+		tc.Compaction = commitlog.CompactOptions{
+			MinCleanableDirtyRatio: v.MinCleanableDirtyRatio,
+			DeleteRetention:        msDuration(v.DeleteRetentionMs),
+			MinCompactionLag:       msDuration(v.MinCompactionLagMs),
+		}
+		if v.MaxCompactionLagMs != math.MaxInt64 {
+			tc.Compaction.MaxCompactionLag = msDuration(v.MaxCompactionLagMs)
+		}
+	}
+	return tc
 }
 
 // msDuration converts milliseconds to a Duration, saturating.

@@ -153,8 +153,9 @@ func (m *Manager) Start() error {
 		return nil
 	}
 	m.started = true
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.run()
+	go m.cleaner()
 	return nil
 }
 

@@ -230,6 +230,13 @@ func (p *Partition) Append(records []byte, acks int16) (ProduceResult, error) {
 	if h.Transactional() {
 		return ProduceResult{}, fmt.Errorf("%w: transactional batch from producer %d", ErrTransactionsUnsupported, h.ProducerID)
 	}
+	if p.role.Load().cfg.Compact {
+		// As Kafka: a compacted topic keeps the latest record per key,
+		// so a record without one is refused (INVALID_RECORD).
+		if err := commitlog.RequireRecordKeys(records); err != nil {
+			return ProduceResult{}, err
+		}
+	}
 
 	p.roleMu.RLock()
 	defer p.roleMu.RUnlock()
