@@ -16,8 +16,11 @@ const (
 	DefaultPartitionMaxBytes = 1 << 20
 	// DefaultLagTimeMax is replica.lag.time.max.ms.
 	DefaultLagTimeMax = 30 * time.Second
-	// DefaultRetryBackoff is replica.fetch.backoff.ms.
-	DefaultRetryBackoff = time.Second
+	// DefaultRetryBackoff is replica.fetch.backoff.ms; shorter than
+	// Kafka's 1 s, so that a follower whose leader has not opened a new
+	// partition yet, or has not seen a new leader epoch, retries quickly
+	// (acks=all and failover wait for it).
+	DefaultRetryBackoff = 250 * time.Millisecond
 	// DefaultRequestTimeout is replica.socket.timeout.ms, added to the
 	// fetch's max wait.
 	DefaultRequestTimeout = 30 * time.Second

@@ -17,8 +17,19 @@ import (
 // topic at a steady rate; the broker leading partition 0 is shut down. The
 // first live in-sync replica takes over with the leader epoch bumped, the
 // producer continues, and every acknowledged record is read back exactly
-// once and in order from the new leaders.
+// once and in order from the new leaders. Both for a controlled shutdown
+// (the broker unregisters) and a crash (its session expires: fenced).
 func TestLeaderFailover(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		name := "controlled_shutdown"
+		if crash {
+			name = "crash" // no unregistration: fenced when its session expires
+		}
+		t.Run(name, func(t *testing.T) { testLeaderFailover(t, crash) })
+	}
+}
+
+func testLeaderFailover(t *testing.T, crash bool) {
 	st := newStore(t)
 	nodes := startNodes(t, st, 3, testReplicaConfig(5*time.Second))
 	const topic = "failover"
@@ -31,6 +42,7 @@ func TestLeaderFailover(t *testing.T) {
 	var mu sync.Mutex
 	acked := map[int32][]string{}
 	var failed []error
+	var killTime, firstAck time.Time // of partition 0, after the kill
 	ackedN := func() int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -60,6 +72,9 @@ func TestLeaderFailover(t *testing.T) {
 					return
 				}
 				acked[r.Partition] = append(acked[r.Partition], string(r.Value))
+				if r.Partition == 0 && !killTime.IsZero() && firstAck.IsZero() {
+					firstAck = time.Now()
+				}
 			})
 		}
 	})
@@ -67,7 +82,14 @@ func TestLeaderFailover(t *testing.T) {
 
 	eventually(t, 20*time.Second, "records acknowledged before the kill", func() bool { return ackedN() >= 200 })
 	killedAt := ackedN()
-	victim.stop()
+	mu.Lock()
+	killTime = time.Now()
+	mu.Unlock()
+	if crash {
+		victim.crash()
+	} else {
+		victim.stop()
+	}
 	t.Logf("broker %d (leader of %s-0, epoch %d) shut down after %d acknowledged records", victim.id, topic, before.LeaderEpoch, killedAt)
 
 	var live []*node
@@ -76,7 +98,7 @@ func TestLeaderFailover(t *testing.T) {
 			live = append(live, n)
 		}
 	}
-	eventually(t, 15*time.Second, "a new leader for partition 0", func() bool {
+	eventually(t, 20*time.Second, "a new leader for partition 0", func() bool {
 		p, _ := live[0].cl.Image().Partition(topic, 0)
 		return p.Leader != victim.id && p.Leader >= 0
 	})
@@ -116,7 +138,14 @@ func TestLeaderFailover(t *testing.T) {
 	for p := range int32(3) {
 		waitReplicasMatch(t, live, topic, p)
 	}
-	t.Logf("%d records acknowledged (%d after the kill), all read back once, in order", ackedN(), ackedN()-killedAt)
+	mu.Lock()
+	took := firstAck.Sub(killTime)
+	mu.Unlock()
+	t.Logf("%d records acknowledged (%d after the kill), all read back once, in order; first acks=all on partition 0 %v after the kill",
+		ackedN(), ackedN()-killedAt, took.Round(time.Millisecond))
+	if limit := sessionTimeout + 2*time.Second; took > limit {
+		t.Errorf("failover took %v, more than the session timeout + 2 s (%v)", took, limit)
+	}
 }
 
 // TestNoLiveISRStaysOffline: RF=2, the follower falls out of the ISR, then

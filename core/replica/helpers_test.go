@@ -43,17 +43,20 @@ type node struct {
 	closed  bool
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("REPLICA_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func newStore(t *testing.T) *memory.Store {
+// sessionTimeout is the metadata session timeout of the tests' stores.
+const sessionTimeout = 2 * time.Second
+
+func newStore(t testing.TB) *memory.Store {
 	t.Helper()
 	cfg := memory.DefaultConfig()
-	cfg.SessionTimeout = 2 * time.Second
+	cfg.SessionTimeout = sessionTimeout
 	st, err := memory.NewStore(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +78,7 @@ func testReplicaConfig(lag time.Duration) replica.Config {
 }
 
 // startNode starts broker id over a node of st.
-func startNode(t *testing.T, st *memory.Store, id int32, rcfg replica.Config) *node {
+func startNode(t testing.TB, st *memory.Store, id int32, rcfg replica.Config) *node {
 	t.Helper()
 	n := &node{id: id, dir: t.TempDir(), backend: st.Node(fmt.Sprintf("n%d", id)), rcfg: rcfg, log: testLogger(t).With("broker", id)}
 	n.start(t)
@@ -83,7 +86,7 @@ func startNode(t *testing.T, st *memory.Store, id int32, rcfg replica.Config) *n
 	return n
 }
 
-func (n *node) start(t *testing.T) {
+func (n *node) start(t testing.TB) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -151,11 +154,19 @@ func (n *node) stop() {
 	_ = n.cl.Close()
 }
 
+// crash stops the node without a controlled shutdown, as kill -9 would:
+// its metadata connection is cut first (it cannot unregister; its session
+// expires and the broker is fenced), then its components stop.
+func (n *node) crash() {
+	_ = n.backend.Close()
+	n.stop()
+}
+
 // restartReplication replaces the node's replica Manager (stopping its
 // fetchers while the rest of the node runs), with cfg.
 func (n *node) stopReplication() { _ = n.rep.Close() }
 
-func (n *node) startReplication(t *testing.T) {
+func (n *node) startReplication(t testing.TB) {
 	t.Helper()
 	rep, err := replica.New(n.rcfg, n.cl, n.parts, n.log.With("component", "replica"))
 	if err != nil {
@@ -168,7 +179,7 @@ func (n *node) startReplication(t *testing.T) {
 }
 
 // eventually polls cond until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -179,7 +190,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	}
 }
 
-func testCtx(t *testing.T, d time.Duration) context.Context {
+func testCtx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -195,7 +206,7 @@ func seeds(nodes []*node) []string {
 	return s
 }
 
-func newClient(t *testing.T, nodes []*node, opts ...kgo.Opt) *kgo.Client {
+func newClient(t testing.TB, nodes []*node, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds(nodes)...), kgo.MetadataMinAge(50 * time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond })}, opts...)...)
@@ -208,7 +219,7 @@ func newClient(t *testing.T, nodes []*node, opts ...kgo.Opt) *kgo.Client {
 
 // readLog returns the raw bytes of a replica's log from offset from to
 // end (every batch, verbatim as stored).
-func readLog(t *testing.T, p *partition.Partition, from, end int64) []byte {
+func readLog(t testing.TB, p *partition.Partition, from, end int64) []byte {
 	t.Helper()
 	var out []byte
 	for off := from; off < end; {

@@ -16,7 +16,7 @@ import (
 
 // startNodes starts brokers 1..n over one store and waits until each sees
 // all of them.
-func startNodes(t *testing.T, st *memory.Store, n int, rcfg replica.Config) []*node {
+func startNodes(t testing.TB, st *memory.Store, n int, rcfg replica.Config) []*node {
 	t.Helper()
 	var nodes []*node
 	for i := range n {
@@ -28,7 +28,7 @@ func startNodes(t *testing.T, st *memory.Store, n int, rcfg replica.Config) []*n
 	return nodes
 }
 
-func createTopic(t *testing.T, nodes []*node, name string, partitions int32, rf int16, configs map[string]*string) {
+func createTopic(t testing.TB, nodes []*node, name string, partitions int32, rf int16, configs map[string]*string) {
 	t.Helper()
 	adm := kadm.NewClient(newClient(t, nodes))
 	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), partitions, rf, configs, name)
@@ -36,9 +36,13 @@ func createTopic(t *testing.T, nodes []*node, name string, partitions int32, rf 
 		t.Fatalf("CreateTopic %s: %v %v", name, err, resp.Err)
 	}
 	for _, n := range nodes {
-		eventually(t, 10*time.Second, "partitions open", func() bool {
-			for i := range partitions {
-				if _, ok := n.parts.Partition(name, i); !ok {
+		eventually(t, 10*time.Second, "hosted partitions open", func() bool {
+			tp, ok := n.cl.Image().Topic(name)
+			if !ok {
+				return false
+			}
+			for i, part := range tp.Partitions {
+				if _, ok := n.parts.Partition(name, int32(i)); !ok && slices.Contains(part.Replicas, n.id) {
 					return false
 				}
 			}
