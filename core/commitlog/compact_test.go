@@ -366,6 +366,23 @@ func TestCompactCodecs(t *testing.T) {
 			if len(recs) != 17 {
 				t.Fatalf("%d records", len(recs))
 			}
+			// Timestamp lookups read the thinned batches' records too
+			// (their offset deltas are no longer 0, 1, 2...).
+			for _, r := range recs {
+				want := int64(-1)
+				for _, o := range recs {
+					if o.timestamp >= r.timestamp && (want < 0 || o.offset < want) {
+						want = o.offset
+					}
+				}
+				got, ok, err := l.OffsetForTimestamp(r.timestamp)
+				if err != nil || !ok || got.Offset != want {
+					t.Fatalf("OffsetForTimestamp(%d) = %+v, %v, %v; want offset %d", r.timestamp, got, ok, err, want)
+				}
+			}
+			if _, _, err := l.MaxTimestamp(); err != nil {
+				t.Fatalf("MaxTimestamp of a compacted log: %v", err)
+			}
 			partial := 0
 			for _, b := range batches {
 				if b.NumRecords == 0 {

@@ -118,7 +118,7 @@ func (s *segment) recordAtOrAfter(pos int64, h *Header, minOffset int64, match f
 	}
 	var res TimestampOffset
 	errFound := errors.New("found")
-	err := walkRecords(b, h, DefaultMaxUncompressedBytes, func(_ int32, r recordInfo) error {
+	err := walkRecords(b, h, DefaultMaxUncompressedBytes, false, func(_ int32, r recordInfo) error {
 		off, t := h.BaseOffset+int64(r.offsetDelta), h.BaseTimestamp+r.timestampDelta
 		if off >= minOffset && match(t) {
 			res = TimestampOffset{Offset: off, Timestamp: t, LeaderEpoch: h.PartitionLeaderEpoch}

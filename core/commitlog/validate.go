@@ -98,7 +98,7 @@ func (v *Validator) ValidateBatch(b []byte) (BatchInfo, error) {
 	if limit <= 0 {
 		limit = DefaultMaxUncompressedBytes
 	}
-	err = walkRecords(b, &h, limit, func(i int32, rec recordInfo) error {
+	err = walkRecords(b, &h, limit, v.ClientOrigin, func(i int32, rec recordInfo) error {
 		ts := h.BaseTimestamp + rec.timestampDelta
 		info.MinRecordTimestamp = min(info.MinRecordTimestamp, ts)
 		info.MaxRecordTimestamp = max(info.MaxRecordTimestamp, ts)
@@ -155,9 +155,13 @@ func (v *Validator) Validate(batches []byte) (Summary, error) {
 
 // walkRecords reads every record of the whole batch b (header h) and calls
 // fn with its index and fields; an error from fn stops the walk and is
-// returned. It checks the count, trailing bytes and, for compressed batches,
-// sequential offset deltas.
-func walkRecords(b []byte, h *Header, limit int64, fn func(int32, recordInfo) error) error {
+// returned. It checks the count, trailing bytes and a compressed batch's
+// offset deltas: with sequential (batches from clients) they run 0, 1,
+// 2...; otherwise (stored or replicated batches, which compaction may have
+// thinned) they strictly increase and stay within the last offset delta.
+// Uncompressed batches' offset deltas are not checked (Kafka does not
+// either).
+func walkRecords(b []byte, h *Header, limit int64, sequential bool, fn func(int32, recordInfo) error) error {
 	payload := b[HeaderSize:h.Size()]
 	codec := h.Compression()
 	r := recordReader{buf: payload}
@@ -170,14 +174,19 @@ func walkRecords(b []byte, h *Header, limit int64, fn func(int32, recordInfo) er
 		}
 		r = recordReader{src: src, scratch: d.scratch[:], limit: limit}
 	}
+	prev := int32(-1)
 	for i := range h.NumRecords {
 		rec, err := r.next()
 		if err != nil {
 			return fmt.Errorf("record %d of %d: %w", i, h.NumRecords, err)
 		}
-		if codec != CompressionNone && rec.offsetDelta != i {
+		switch {
+		case sequential && codec != CompressionNone && rec.offsetDelta != i:
 			return fmt.Errorf("%w: record %d of a compressed batch has offset delta %d", ErrInvalidRecord, i, rec.offsetDelta)
+		case !sequential && codec != CompressionNone && (rec.offsetDelta <= prev || rec.offsetDelta > h.LastOffsetDelta):
+			return fmt.Errorf("%w: record %d has offset delta %d after %d (last offset delta %d)", ErrInvalidRecord, i, rec.offsetDelta, prev, h.LastOffsetDelta)
 		}
+		prev = rec.offsetDelta
 		if err := fn(i, rec); err != nil {
 			return err
 		}
