@@ -77,8 +77,7 @@ func (p *Partition) followerRole(leaderEpoch int32) (*role, error) {
 
 // FollowerAppend describes what AppendAsFollower did.
 type FollowerAppend struct {
-	// Batches and Records count the appended batches and records
-	// (Records from the batches' offset ranges).
+	// Batches counts the appended batches.
 	Batches int
 	// LogEndOffset and HighWatermark are the replica's after the append.
 	LogEndOffset, HighWatermark int64
