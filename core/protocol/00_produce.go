@@ -28,7 +28,9 @@ import (
 //     proxying), with the current leader and its endpoint from the image
 //     (v10+); an unknown one UNKNOWN_TOPIC_OR_PARTITION (v13:
 //     UNKNOWN_TOPIC_ID for an unknown topic id). Topics are not created
-//     here: clients create them through Metadata.
+//     here: clients create them through Metadata. Internal topics
+//     (__consumer_offsets) are INVALID_TOPIC_EXCEPTION: only the broker
+//     writes them, as in Kafka.
 //   - acks: 1 answers once appended; -1 once the high watermark passes the
 //     batch (with the ISR at min.insync.replicas, else NOT_ENOUGH_REPLICAS
 //     before appending or NOT_ENOUGH_REPLICAS_AFTER_APPEND), waiting up to
@@ -113,6 +115,13 @@ func handleProduce(ctx context.Context, b *Broker, r *Request) (kmsg.Response, e
 			}
 			if idErr != nil {
 				fail(idErr, nil)
+				continue
+			}
+			if isInternalTopic(name) {
+				// As Kafka: only the broker writes its internal topics
+				// (the group coordinator appends to __consumer_offsets
+				// itself).
+				fail(kerr.InvalidTopicException, fmt.Errorf("cannot append to internal topic %s", name))
 				continue
 			}
 			if err := checkProduceRecords(req.Version, rp.Records); err != nil {

@@ -90,13 +90,23 @@ func TestProduceErrors(t *testing.T) {
 			t.Errorf("unknown topic v%d: %v", v, kerr.ErrorForCode(got))
 		}
 	}
+	// Internal topics are written by the broker only.
+	internal := e.topic("__consumer_offsets", 1, nil, nil)
+	resp := dpRoundTrip[*kmsg.ProduceResponse](t, e.b, produceReq(9, 1, internal, map[int32][]byte{0: dpBatch(dpBatchSpec{})}))
+	if sp := resp.Topics[0].Partitions[0]; sp.ErrorCode != kerr.InvalidTopicException.Code || sp.ErrorMessage == nil {
+		t.Errorf("produce to __consumer_offsets: %v %v, want INVALID_TOPIC_EXCEPTION with a message", kerr.ErrorForCode(sp.ErrorCode), sp.ErrorMessage)
+	}
+	if p, ok := e.b.Partitions.Partition("__consumer_offsets", 0); !ok || p.LogEndOffset() != 0 {
+		t.Fatalf("__consumer_offsets-0: hosted %v, a client's batch appended", ok)
+	}
+
 	bad := tp
 	bad.Partitions = make([]metadata.Partition, 3)
-	resp := dpRoundTrip[*kmsg.ProduceResponse](t, e.b, produceReq(9, 1, bad, map[int32][]byte{2: dpBatch(dpBatchSpec{})}))
+	resp = dpRoundTrip[*kmsg.ProduceResponse](t, e.b, produceReq(9, 1, bad, map[int32][]byte{2: dpBatch(dpBatchSpec{})}))
 	if got := resp.Topics[0].Partitions[0].ErrorCode; got != kerr.UnknownTopicOrPartition.Code {
 		t.Errorf("unknown partition: %v", kerr.ErrorForCode(got))
 	}
-	if p := e.b.Partitions.Partitions()[0]; p.LogEndOffset() != 0 {
+	if p, _ := e.b.Partitions.Partition("pe", 0); p.LogEndOffset() != 0 {
 		t.Fatalf("refused batches appended: %d", p.LogEndOffset())
 	}
 
