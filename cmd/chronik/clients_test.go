@@ -201,6 +201,20 @@ func produceWithKgo(ctx context.Context, t *testing.T, addr, topic string, parti
 	return out
 }
 
+// checkStoredCodec fails the test unless every batch stored in topic's
+// partitions carries the codec attribute attr the client (who) was told to
+// use (codec).
+func checkStoredCodec(ctx context.Context, t *testing.T, who, addr, topic string, parts int32, codec string, attr int16) {
+	t.Helper()
+	for part := range parts {
+		for _, got := range storedCodecs(ctx, t, addr, topic, part) {
+			if got != attr {
+				t.Fatalf("%s/%d: a batch is stored with codec %d, %s sent %s (%d)", topic, part, got, who, codec, attr)
+			}
+		}
+	}
+}
+
 // storedCodecs returns the compression codec attribute of every batch
 // stored in topic/partition.
 func storedCodecs(ctx context.Context, t *testing.T, addr, topic string, partition int32) []int16 {
@@ -263,13 +277,7 @@ func TestKafkaPython(t *testing.T) {
 			sameRecords(t, "franz-go reading kafka-python's "+c.name, consumeWithKgo(ctx, t, p.kafka, topic, n), acked)
 			sameRecords(t, "kafka-python reading its own "+c.name,
 				jsonRecords(t, runClient(ctx, t, "", py, "testdata/kafka_python_consume.py", p.kafka, topic, fmt.Sprint(parts), fmt.Sprint(n))), acked)
-			for part := range int32(parts) {
-				for _, attr := range storedCodecs(ctx, t, p.kafka, topic, part) {
-					if attr != c.attr {
-						t.Fatalf("%s/%d: a batch is stored with codec %d, kafka-python sent %s (%d)", topic, part, attr, c.name, c.attr)
-					}
-				}
-			}
+			checkStoredCodec(ctx, t, "kafka-python", p.kafka, topic, parts, c.name, c.attr)
 		}
 	})
 
@@ -349,13 +357,7 @@ func TestKcat(t *testing.T) {
 			}
 			sameRecords(t, "kcat reading its own "+c.name, consume(t, topic), want)
 			sameRecords(t, "franz-go reading kcat's "+c.name, consumeWithKgo(ctx, t, p.kafka, topic, len(want)), want)
-			for part := range int32(parts) {
-				for _, attr := range storedCodecs(ctx, t, p.kafka, topic, part) {
-					if attr != c.attr {
-						t.Fatalf("%s/%d: a batch is stored with codec %d, kcat was told %s (%d)", topic, part, attr, c.name, c.attr)
-					}
-				}
-			}
+			checkStoredCodec(ctx, t, "kcat", p.kafka, topic, parts, c.name, c.attr)
 		}
 	})
 
