@@ -286,19 +286,13 @@ func Consume(ctx context.Context, c Config) (Report, error) {
 	if err := ensureTopic(ctx, adm, c); err != nil {
 		return Report{}, err
 	}
-	starts, err := adm.ListStartOffsets(ctx, c.Topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	starts, err := listOffsets(ctx, "start", adm.ListStartOffsets, c.Topic)
 	if err != nil {
-		return Report{}, fmt.Errorf("bench: listing start offsets: %w", err)
+		return Report{}, err
 	}
-	ends, err := adm.ListEndOffsets(ctx, c.Topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := listOffsets(ctx, "end", adm.ListEndOffsets, c.Topic)
 	if err != nil {
-		return Report{}, fmt.Errorf("bench: listing end offsets: %w", err)
+		return Report{}, err
 	}
 	from := map[int32]kgo.Offset{}
 	until := map[int32]int64{}
@@ -400,12 +394,9 @@ func E2E(ctx context.Context, c Config) (Report, error) {
 	if err := ensureTopic(ctx, adm, c); err != nil {
 		return Report{}, err
 	}
-	ends, err := adm.ListEndOffsets(ctx, c.Topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := listOffsets(ctx, "end", adm.ListEndOffsets, c.Topic)
 	if err != nil {
-		return Report{}, fmt.Errorf("bench: listing end offsets: %w", err)
+		return Report{}, err
 	}
 	from := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
@@ -531,4 +522,17 @@ func E2E(ctx context.Context, c Config) (Report, error) {
 	}
 	r.Memory = mem.stop()
 	return r, nil
+}
+
+// listOffsets lists the start or end offsets (which, for the error) of
+// topic with list, failing on any partition's error.
+func listOffsets(ctx context.Context, which string, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (kadm.ListedOffsets, error) {
+	offs, err := list(ctx, topic)
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bench: listing %s offsets: %w", which, err)
+	}
+	return offs, nil
 }
