@@ -16,6 +16,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/commitlog"
 	"github.com/chronik-go/chronik/core/group"
+	"github.com/chronik-go/chronik/core/replica"
 )
 
 // Config is the whole configuration of the chronik binary. It is filled, in
@@ -76,6 +77,9 @@ type Config struct {
 	GroupInitialRebalanceDelay time.Duration `mapstructure:"group.initial-rebalance-delay"`
 	GroupMinSessionTimeout     time.Duration `mapstructure:"group.min-session-timeout"`
 	GroupMaxSessionTimeout     time.Duration `mapstructure:"group.max-session-timeout"`
+	// ReplicaLagTimeMax is replica.lag.time.max.ms: how long a follower
+	// may stay behind the leader's log end before it leaves the ISR.
+	ReplicaLagTimeMax time.Duration `mapstructure:"replica.lag-time-max"`
 
 	// SessionTimeout is the broker session timeout of the backend.
 	SessionTimeout time.Duration `mapstructure:"metadata.session-timeout"`
@@ -121,6 +125,7 @@ func DefaultConfig() Config {
 		GroupInitialRebalanceDelay:    gd.InitialRebalanceDelay,
 		GroupMinSessionTimeout:        gd.MinSessionTimeout,
 		GroupMaxSessionTimeout:        gd.MaxSessionTimeout,
+		ReplicaLagTimeMax:             replica.DefaultConfig().LagTimeMax,
 	}
 }
 
@@ -167,6 +172,10 @@ func (c Config) Validate() error {
 	if err := c.groupConfig().Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	rc := c.replicaConfig()
+	if err := rc.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("replica.lag-time-max: %w", err))
+	}
 	for _, kv := range c.Settings {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			errs = append(errs, fmt.Errorf("metadata.set: %q is not key=value", kv))
@@ -186,6 +195,14 @@ func (c Config) groupConfig() group.Config {
 	g.MinSessionTimeout = c.GroupMinSessionTimeout
 	g.MaxSessionTimeout = c.GroupMaxSessionTimeout
 	return g
+}
+
+// replicaConfig is the replica manager's configuration: its defaults with
+// the settings c has.
+func (c Config) replicaConfig() replica.Config {
+	r := replica.DefaultConfig()
+	r.LagTimeMax = c.ReplicaLagTimeMax
+	return r
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -222,6 +239,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.Duration("group.initial-rebalance-delay", d.GroupInitialRebalanceDelay, "wait for more members before the first rebalance of an empty group (group.initial.rebalance.delay.ms)")
 	fs.Duration("group.min-session-timeout", d.GroupMinSessionTimeout, "smallest session timeout a group member may ask for")
 	fs.Duration("group.max-session-timeout", d.GroupMaxSessionTimeout, "largest session timeout a group member may ask for")
+	fs.Duration("replica.lag-time-max", d.ReplicaLagTimeMax, "how long a follower may lag behind the leader before it leaves the ISR (replica.lag.time.max.ms)")
 	fs.Duration("metadata.session-timeout", d.SessionTimeout, "broker session timeout (default 6s)")
 	fs.String("metadata.address", d.MetadataAddress, "this node's advertised address for metadata cluster traffic (Raft)")
 	fs.String("metadata.peers", d.MetadataPeers, "metadata cluster members id@host:port,... (default: this node alone)")
@@ -236,7 +254,8 @@ var configKeys = []string{"config", "metadata", "plugin-dir", "data-dir", "log-l
 	"broker-id", "listen", "advertised", "http", "http.pprof", "rack", "log.flush", "log.flush-interval",
 	"auto-create-topics", "default-partitions", "default-replication-factor",
 	"offsets.topic.partitions", "offsets.topic.replication-factor", "offsets.retention",
-	"group.initial-rebalance-delay", "group.min-session-timeout", "group.max-session-timeout", "metadata.session-timeout",
+	"group.initial-rebalance-delay", "group.min-session-timeout", "group.max-session-timeout", "replica.lag-time-max",
+	"metadata.session-timeout",
 	"metadata.address", "metadata.peers", "metadata.raft.bind",
 	"metadata.etcd.endpoints", "metadata.etcd.prefix", "metadata.set"}
 

@@ -98,6 +98,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad flush policy", []string{"--log.flush", "sometimes"}, "log.flush"},
 		{"zero default partitions", []string{"--default-partitions", "0"}, "default-partitions"},
 		{"zero offsets partitions", []string{"--offsets.topic.partitions", "0"}, "offsets topic partitions 0"},
+		{"zero replica lag", []string{"--replica.lag-time-max", "0s"}, "replica.lag-time-max"},
 		{"session bounds reversed", []string{"--group.min-session-timeout", "1m", "--group.max-session-timeout", "10s"}, "session timeout bounds"},
 	}
 	for _, tt := range tests {

@@ -85,6 +85,7 @@ func brokerConfigs(c Config) (broker.Config, metadata.Config, error) {
 	bcfg.Protocol.DefaultPartitions = c.DefaultPartitions
 	bcfg.Protocol.DefaultReplicationFactor = c.DefaultReplicationFactor
 	bcfg.Group = c.groupConfig()
+	bcfg.Replica = c.replicaConfig()
 	if err := bcfg.Validate(); err != nil {
 		return bcfg, metadata.Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}

@@ -100,7 +100,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.parts = parts
-	repl, err := replica.New(replica.DefaultConfig(), cl, parts, b.log.With("component", "replica"))
+	repl, err := replica.New(b.cfg.Replica, cl, parts, b.log.With("component", "replica"))
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/chronik-go/chronik/core/group"
 	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/protocol"
+	"github.com/chronik-go/chronik/core/replica"
 	"github.com/chronik-go/chronik/core/server"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	// Group configures the group coordinator (offsets topic, rebalance
 	// delay, session bounds, offset retention).
 	Group group.Config
+	// Replica configures follower fetching, ISR management and leader
+	// failover (replica.lag.time.max.ms and the fetch limits).
+	Replica replica.Config
 }
 
 // DefaultConfig is a single broker on 127.0.0.1:9092 with data in ./data.
@@ -62,6 +66,7 @@ func DefaultConfig() Config {
 		ListenerName: "PLAINTEXT",
 		Protocol:     protocol.DefaultConfig(),
 		Group:        group.DefaultConfig(),
+		Replica:      replica.DefaultConfig(),
 	}
 }
 
@@ -81,6 +86,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Group.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Replica.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.HTTPAddr != "" {
