@@ -75,14 +75,14 @@
 // Files are replaced atomically (write *.tmp, fsync, rename, fsync the
 // directory); commitlog.Open removes *.tmp leftovers.
 //
-// # Replication seam
+// # Replication
 //
-// Replication is issue 8. The high watermark is already the minimum over
-// the ISR of the replicas' log end offsets (RecordFollowerFetch feeds
-// followers' from their Fetch requests), acks=all waits for it and
-// min.insync.replicas is enforced against the ISR. A follower replica
-// refuses Produce and consumer Fetch with ErrNotLeader; the follower fetch
-// loop, ISR changes through AlterPartition and truncation on becoming a
-// follower are to be added (a truncation must also drop the producer state
-// above the truncation point and rebuild it).
+// The high watermark is the minimum over the ISR of the replicas' log end
+// offsets (RecordFollowerFetch feeds followers' from their Fetch
+// requests), acks=all waits for it and min.insync.replicas is enforced
+// against the ISR. A follower replica refuses Produce and consumer Fetch
+// with ErrNotLeader; package replica fetches from the leader and feeds it
+// through AppendAsFollower, truncates it (TruncateAsFollower, which drops
+// and rebuilds the producer state above the point), and, as leader, reads
+// LeaderState to change the ISR through the backend's AlterPartition.
 package partition

@@ -91,8 +91,8 @@ func (r *role) checkEpoch(current int32) error {
 //
 // As leader it accepts Produce (Append, Produce), serves Fetch up to the
 // high watermark, ListOffsets, OffsetForLeaderEpoch and DeleteRecords. As
-// follower it refuses them with ErrNotLeader (replication, issue 8, will
-// feed it through the log's AppendReplicated).
+// follower it refuses them with ErrNotLeader; package replica feeds it
+// (AppendAsFollower, TruncateAsFollower in follower.go).
 //
 // The high watermark is the minimum of the log end offsets of the ISR: the
 // leader's own, and each follower's as reported by its Fetch
@@ -388,9 +388,9 @@ func (p *Partition) advanceHW(r *role) bool {
 
 // RecordFollowerFetch records that follower replica fetched from offset,
 // which is its log end offset, and advances the high watermark if that
-// lets it (leader only; ignored for brokers that are not replicas). The
-// replication seam: issue 8's follower fetches arrive here through Fetch
-// with ReplicaID set.
+// lets it (leader only; ignored for brokers that are not replicas).
+// Followers' fetches (package replica) arrive here through Fetch with
+// ReplicaID set.
 func (p *Partition) RecordFollowerFetch(replica int32, offset int64) {
 	r := p.role.Load()
 	if !r.leader || r.closed || replica == p.brokerID || !slices.Contains(r.replicas, replica) {
