@@ -27,6 +27,12 @@ const (
 	// DefaultCallTimeout bounds one AlterPartition (ISR change or leader
 	// election) through the metadata backend.
 	DefaultCallTimeout = 10 * time.Second
+	// DefaultLeaderImbalanceCheckInterval is
+	// leader.imbalance.check.interval.seconds.
+	DefaultLeaderImbalanceCheckInterval = 300 * time.Second
+	// DefaultLeaderImbalancePerBrokerPercentage is
+	// leader.imbalance.per.broker.percentage.
+	DefaultLeaderImbalancePerBrokerPercentage = 10
 )
 
 // ErrInvalidConfig: Config.Validate refused the configuration.
@@ -65,6 +71,22 @@ type Config struct {
 	TruncateOnFetchOnly bool
 	// ClientID is the client id of the requests to leaders.
 	ClientID string
+	// AutoLeaderRebalanceEnable is auto.leader.rebalance.enable: every
+	// LeaderImbalanceCheckInterval, a broker that is the preferred
+	// replica (first in the assignment) of partitions it does not lead,
+	// while live and in their ISR, takes their leadership back when more
+	// than LeaderImbalancePerBrokerPercentage percent of the partitions it
+	// is preferred for are led by others.
+	AutoLeaderRebalanceEnable bool
+	// LeaderImbalanceCheckInterval is
+	// leader.imbalance.check.interval.seconds (must be positive when
+	// AutoLeaderRebalanceEnable is set).
+	LeaderImbalanceCheckInterval time.Duration
+	// LeaderImbalancePerBrokerPercentage is
+	// leader.imbalance.per.broker.percentage, 0 to 100: the share of a
+	// broker's preferred partitions that may be led by others before it
+	// takes them back (0: any).
+	LeaderImbalancePerBrokerPercentage int
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -78,6 +100,10 @@ func DefaultConfig() Config {
 		RequestTimeout:    DefaultRequestTimeout,
 		CallTimeout:       DefaultCallTimeout,
 		ClientID:          "chronik-replica-fetcher",
+
+		AutoLeaderRebalanceEnable:          true,
+		LeaderImbalanceCheckInterval:       DefaultLeaderImbalanceCheckInterval,
+		LeaderImbalancePerBrokerPercentage: DefaultLeaderImbalancePerBrokerPercentage,
 	}
 }
 
@@ -99,6 +125,10 @@ func (c *Config) Validate() error {
 		return bad("retry backoff %v must be positive", c.RetryBackoff)
 	case c.RequestTimeout <= 0 || c.CallTimeout <= 0:
 		return bad("request timeout %v and call timeout %v must be positive", c.RequestTimeout, c.CallTimeout)
+	case c.AutoLeaderRebalanceEnable && c.LeaderImbalanceCheckInterval <= 0:
+		return bad("leader imbalance check interval %v must be positive with automatic leader rebalancing", c.LeaderImbalanceCheckInterval)
+	case c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100:
+		return bad("leader imbalance per broker percentage %d is not between 0 and 100", c.LeaderImbalancePerBrokerPercentage)
 	}
 	return nil
 }

@@ -111,6 +111,10 @@ func (m *Manager) Start() error {
 	m.started = true
 	m.wg.Add(1)
 	go m.run()
+	if m.cfg.AutoLeaderRebalanceEnable {
+		m.wg.Add(1)
+		go m.rebalanceLoop()
+	}
 	return nil
 }
 

@@ -1,0 +1,194 @@
+package replica_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// steadyProducer produces to partition 0 of a one-partition topic with an
+// idempotent acks=all client at a steady rate, recording what is
+// acknowledged, until finish.
+type steadyProducer struct {
+	mu     sync.Mutex
+	acked  []string
+	failed []error
+	cl     *kgo.Client
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func startProducer(t *testing.T, nodes []*node, topic string) *steadyProducer {
+	t.Helper()
+	sp := &steadyProducer{cl: newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))}
+	ctx, stop := context.WithCancel(context.Background())
+	sp.stop = stop
+	sp.wg.Go(func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			v := fmt.Sprintf("r%06d", i)
+			sp.cl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, func(r *kgo.Record, err error) {
+				sp.mu.Lock()
+				defer sp.mu.Unlock()
+				if err != nil {
+					sp.failed = append(sp.failed, err)
+					return
+				}
+				sp.acked = append(sp.acked, string(r.Value))
+			})
+		}
+	})
+	t.Cleanup(func() { stop(); sp.wg.Wait() })
+	return sp
+}
+
+func (sp *steadyProducer) ackedN() int {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return len(sp.acked)
+}
+
+// finish stops producing, waits for every answer, and checks that nothing
+// failed and that the acknowledged records are exactly what partition 0
+// holds, in order.
+func (sp *steadyProducer) finish(t *testing.T, nodes []*node, topic string) {
+	t.Helper()
+	sp.stop()
+	sp.wg.Wait()
+	if err := sp.cl.Flush(testCtx(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if len(sp.failed) > 0 {
+		t.Fatalf("%d records failed, first: %v", len(sp.failed), sp.failed[0])
+	}
+	got := consumeAll(t, nodes, topic, map[int32]int{0: len(sp.acked)})
+	if !slices.Equal(got[0], sp.acked) {
+		t.Fatalf("read %d records, want exactly the %d acknowledged, in order", len(got[0]), len(sp.acked))
+	}
+	waitReplicasMatch(t, nodes, topic, 0)
+	t.Logf("%d records acknowledged, all read back once, in order; replicas identical", len(sp.acked))
+}
+
+// failoverAndReturn creates an RF=3 one-partition topic with a steady
+// producer, stops the leader (its preferred replica), waits for the
+// failover, restarts the broker and waits until it is back in the ISR.
+// It returns the producer, the returned broker and the partition's leader
+// epoch after the failover.
+func failoverAndReturn(t *testing.T, nodes []*node, topic string) (*steadyProducer, *node, int32) {
+	t.Helper()
+	createTopic(t, nodes, topic, 1, 3, nil)
+	pref := leaderOf(t, nodes, topic, 0)
+	before, _ := pref.cl.Image().Partition(topic, 0)
+	if before.Replicas[0] != pref.id {
+		t.Fatalf("initial leader %d is not the preferred replica of %v", pref.id, before.Replicas)
+	}
+	sp := startProducer(t, nodes, topic)
+	eventually(t, 20*time.Second, "records acknowledged before the stop", func() bool { return sp.ackedN() >= 200 })
+	pref.stop()
+	var other *node
+	for _, n := range nodes {
+		if n != pref {
+			other = n
+			break
+		}
+	}
+	eventually(t, 20*time.Second, "failover", func() bool {
+		p, _ := other.cl.Image().Partition(topic, 0)
+		return p.Leader >= 0 && p.Leader != pref.id
+	})
+	n := sp.ackedN()
+	eventually(t, 30*time.Second, "the producer continuing on the new leader", func() bool { return sp.ackedN() >= n+200 })
+	pref.start(t)
+	eventually(t, 20*time.Second, "the restarted broker back in the ISR", func() bool {
+		p, _ := other.cl.Image().Partition(topic, 0)
+		return slices.Contains(p.ISR, pref.id)
+	})
+	after, _ := other.cl.Image().Partition(topic, 0)
+	t.Logf("broker %d stopped and back in the ISR %v; leader %d at epoch %d", pref.id, after.ISR, after.Leader, after.LeaderEpoch)
+	return sp, pref, after.LeaderEpoch
+}
+
+// TestElectPreferredLeader: after a failover moved leadership away from
+// the preferred replica and it came back into the ISR, a PREFERRED
+// ElectLeaders (kadm, through any broker) gives it the leadership again
+// with the leader epoch bumped and the ISR unchanged; a second one is not
+// needed. acks=all producing continues throughout and nothing acknowledged
+// is lost.
+func TestElectPreferredLeader(t *testing.T) {
+	st := newStore(t)
+	rcfg := testReplicaConfig(5 * time.Second)
+	rcfg.AutoLeaderRebalanceEnable = false
+	nodes := startNodes(t, st, 3, rcfg)
+	const topic = "elect-preferred"
+	sp, pref, epoch := failoverAndReturn(t, nodes, topic)
+	if p, _ := pref.cl.Image().Partition(topic, 0); p.Leader == pref.id {
+		t.Fatalf("leadership returned to broker %d without an election or rebalancing", pref.id)
+	}
+
+	var via *node
+	for _, n := range nodes {
+		if n != pref {
+			via = n // not the preferred replica: any broker answers
+			break
+		}
+	}
+	adm := kadm.NewClient(newClient(t, []*node{via}))
+	ctx := testCtx(t, 20*time.Second)
+	beforeElect, _ := via.cl.Image().Partition(topic, 0)
+	res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res[topic][0]; r.Err != nil {
+		t.Fatalf("ElectLeaders: %v %s", r.Err, r.ErrMessage)
+	}
+	p, _ := via.cl.Image().Partition(topic, 0)
+	if p.Leader != pref.id || p.LeaderEpoch != epoch+1 || !slices.Equal(p.ISR, beforeElect.ISR) {
+		t.Fatalf("after the election: %+v; want leader %d, epoch %d, ISR %v", p, pref.id, epoch+1, beforeElect.ISR)
+	}
+	res, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}})
+	if err != nil || res[topic][0].Err == nil {
+		t.Fatalf("second election: %v %+v, want ELECTION_NOT_NEEDED", err, res[topic][0])
+	}
+	n := sp.ackedN()
+	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.ackedN() >= n+200 })
+	sp.finish(t, nodes, topic)
+}
+
+// TestAutoLeaderRebalance: with automatic rebalancing on (short check
+// interval), a preferred replica that was stopped, failed over, restarted
+// and came back into the ISR gets its leadership back without any admin
+// call; nothing acknowledged is lost.
+func TestAutoLeaderRebalance(t *testing.T) {
+	st := newStore(t)
+	rcfg := testReplicaConfig(5 * time.Second)
+	rcfg.AutoLeaderRebalanceEnable = true
+	rcfg.LeaderImbalanceCheckInterval = 300 * time.Millisecond
+	nodes := startNodes(t, st, 3, rcfg)
+	const topic = "auto-rebalance"
+	sp, pref, epoch := failoverAndReturn(t, nodes, topic)
+	eventually(t, 20*time.Second, "leadership back on the preferred replica", func() bool {
+		p, _ := pref.cl.Image().Partition(topic, 0)
+		return p.Leader == pref.id
+	})
+	if p, _ := pref.cl.Image().Partition(topic, 0); p.LeaderEpoch < epoch+1 || len(p.ISR) != 3 {
+		t.Fatalf("after rebalancing: %+v (epoch was %d)", p, epoch)
+	}
+	n := sp.ackedN()
+	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.ackedN() >= n+200 })
+	sp.finish(t, nodes, topic)
+}
