@@ -10,6 +10,11 @@ import (
 // metadata, named as in Kafka so that tools recognise it.
 const OffsetsTopic = "__consumer_offsets"
 
+// DefaultOffsetsTopicReplicationFactor is Kafka's
+// offsets.topic.replication.factor, the most an OffsetsTopicReplicationFactor
+// of 0 gives.
+const DefaultOffsetsTopicReplicationFactor = 3
+
 // Config configures a Coordinator. Every field has Kafka's broker config
 // name beside it; DefaultConfig gives Kafka's defaults except where noted.
 type Config struct {
@@ -20,8 +25,11 @@ type Config struct {
 	// Default 50, as in Kafka (see DefaultConfig).
 	OffsetsTopicPartitions int32
 	// OffsetsTopicReplicationFactor is the replication factor the offsets
-	// topic is created with (offsets.topic.replication.factor). Default 1
-	// (Kafka: 3) until followers replicate (issue 8); creation fails, and
+	// topic is created with (offsets.topic.replication.factor). 0, the
+	// default, means min(DefaultOffsetsTopicReplicationFactor, live
+	// brokers when the topic is created): Kafka's 3 where there are three
+	// brokers, and a smaller cluster still gets its offsets topic (Kafka
+	// refuses). A positive value is used as set: creation fails, and
 	// FindCoordinator answers COORDINATOR_NOT_AVAILABLE, while fewer brokers
 	// are alive, as in Kafka.
 	OffsetsTopicReplicationFactor int16
@@ -63,7 +71,8 @@ type Config struct {
 	RetryInterval time.Duration
 }
 
-// DefaultConfig returns Kafka's defaults, with replication factor 1.
+// DefaultConfig returns Kafka's defaults, with the offsets topic's
+// replication factor adapted to the live brokers (0: min(3, live)).
 //
 // The partition count stays Kafka's 50 although clusters here are small:
 // the count is fixed for the life of the cluster (every group's coordinator
@@ -74,7 +83,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		OffsetsTopicPartitions:        50,
-		OffsetsTopicReplicationFactor: 1,
+		OffsetsTopicReplicationFactor: 0,
 		OffsetsTopicSegmentBytes:      100 << 20,
 		InitialRebalanceDelay:         3 * time.Second,
 		MinSessionTimeout:             6 * time.Second,
@@ -98,8 +107,8 @@ func (c Config) Validate() error {
 	if c.OffsetsTopicPartitions < 1 {
 		bad("offsets topic partitions %d: must be >= 1", c.OffsetsTopicPartitions)
 	}
-	if c.OffsetsTopicReplicationFactor < 1 {
-		bad("offsets topic replication factor %d: must be >= 1", c.OffsetsTopicReplicationFactor)
+	if c.OffsetsTopicReplicationFactor < 0 {
+		bad("offsets topic replication factor %d: must be >= 0 (0: min(3, live brokers))", c.OffsetsTopicReplicationFactor)
 	}
 	if c.OffsetsTopicSegmentBytes < 1<<14 {
 		bad("offsets topic segment bytes %d: must be >= 16384", c.OffsetsTopicSegmentBytes)

@@ -233,6 +233,21 @@ func (c *Coordinator) topicConfigs() map[string]string {
 	return cfg
 }
 
+// offsetsTopicReplicationFactor is the replication factor to create the
+// offsets topic with: Config.OffsetsTopicReplicationFactor when set, else
+// min(DefaultOffsetsTopicReplicationFactor, live brokers in the current
+// image), at least 1.
+func (c *Coordinator) offsetsTopicReplicationFactor() int16 {
+	if c.cfg.OffsetsTopicReplicationFactor > 0 {
+		return c.cfg.OffsetsTopicReplicationFactor
+	}
+	live := 0
+	if img, _ := c.cl.Current(); img != nil {
+		live = len(img.LiveBrokers())
+	}
+	return int16(max(1, min(DefaultOffsetsTopicReplicationFactor, live)))
+}
+
 // ensureTopic starts the offsets topic's creation unless it runs already.
 func (c *Coordinator) ensureTopic() {
 	if !c.enter() {
@@ -256,10 +271,11 @@ func (c *Coordinator) ensureTopic() {
 		}()
 		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 		defer cancel()
-		_, err := c.cl.CreateTopic(ctx, OffsetsTopic, c.cfg.OffsetsTopicPartitions, c.cfg.OffsetsTopicReplicationFactor, nil, c.topicConfigs())
+		rf := c.offsetsTopicReplicationFactor()
+		_, err := c.cl.CreateTopic(ctx, OffsetsTopic, c.cfg.OffsetsTopicPartitions, rf, nil, c.topicConfigs())
 		switch {
 		case err == nil:
-			c.log.Info("offsets topic created", "topic", OffsetsTopic, "partitions", c.cfg.OffsetsTopicPartitions, "replication_factor", c.cfg.OffsetsTopicReplicationFactor)
+			c.log.Info("offsets topic created", "topic", OffsetsTopic, "partitions", c.cfg.OffsetsTopicPartitions, "replication_factor", rf)
 		case errors.Is(err, cluster.ErrTopicExists), c.ctx.Err() != nil:
 		default:
 			c.log.Warn("creating the offsets topic failed; retried on the next FindCoordinator", "error", err)
@@ -350,6 +366,15 @@ func (c *Coordinator) load(img *cluster.Image, topicID metadata.TopicID, idx, ep
 	}
 	st := p.State()
 	if st.Closed || !st.Leader || st.LeaderEpoch != epoch {
+		return false
+	}
+	// A new leader's high watermark may still be behind what it had when
+	// it took over (it learned it from its old leader's last answer): the
+	// log below its epoch start offset is committed, but the shard loads
+	// only up to the high watermark, so it waits until that covers it (the
+	// followers' first fetches move it) and meanwhile answers
+	// COORDINATOR_LOAD_IN_PROGRESS.
+	if ls, ok := p.LeaderState(); !ok || ls.LeaderEpoch != epoch || ls.HighWatermark < ls.EpochStartOffset {
 		return false
 	}
 	s := newShard(c, idx, epoch, topicID, p)
