@@ -10,6 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
 // steadyProducer produces to partition 0 of a one-partition topic with an
@@ -191,4 +194,64 @@ func TestAutoLeaderRebalance(t *testing.T) {
 	n := sp.ackedN()
 	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.ackedN() >= n+200 })
 	sp.finish(t, nodes, topic)
+}
+
+// TestAutoLeaderRebalanceThreshold: broker 1 is the preferred replica of
+// four partitions; with leader.imbalance.per.broker.percentage 30, one of
+// them led by another broker (25%) stays there for several checks, and a
+// second one (50%) makes broker 1 take both back.
+func TestAutoLeaderRebalanceThreshold(t *testing.T) {
+	st := newStore(t)
+	rcfg := testReplicaConfig(5 * time.Second)
+	rcfg.AutoLeaderRebalanceEnable = true
+	rcfg.LeaderImbalanceCheckInterval = 100 * time.Millisecond
+	rcfg.LeaderImbalancePerBrokerPercentage = 30
+	nodes := startNodes(t, st, 3, rcfg)
+	const topic = "threshold"
+	ctx := testCtx(t, 30*time.Second)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for p := range int32(4) {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = p, []int32{1, 2, 3}
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	resp, err := req.RequestWith(ctx, newClient(t, nodes))
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics: %v %+v", err, resp)
+	}
+	n1 := nodes[0]
+	moveTo2 := func(p int32) {
+		t.Helper()
+		eventually(t, 10*time.Second, "a full ISR", func() bool {
+			cur, _ := n1.cl.Image().Partition(topic, p)
+			return len(cur.ISR) == 3 && cur.Leader == 1
+		})
+		cur, _ := n1.cl.Image().Partition(topic, p)
+		if _, err := n1.cl.AlterPartition(ctx, metadata.PartitionChange{Topic: topic, Partition: p,
+			ExpectedPartitionEpoch: cur.PartitionEpoch, Leader: 2, ISR: cur.ISR}); err != nil {
+			t.Fatalf("moving %s-%d to broker 2: %v", topic, p, err)
+		}
+	}
+	leader := func(p int32) int32 {
+		cur, _ := n1.cl.Image().Partition(topic, p)
+		return cur.Leader
+	}
+	moveTo2(0)
+	// 1 of 4 (25%) is not above 30%: still led by broker 2 after ten
+	// check intervals.
+	deadline := time.Now().Add(10 * rcfg.LeaderImbalanceCheckInterval)
+	for time.Now().Before(deadline) {
+		if leader(0) != 2 {
+			t.Fatalf("%s-0 moved back to %d with a 25%% imbalance (threshold 30%%)", topic, leader(0))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	moveTo2(1)
+	eventually(t, 10*time.Second, "both partitions back on broker 1 (50% > 30%)", func() bool {
+		return leader(0) == 1 && leader(1) == 1
+	})
 }
