@@ -31,6 +31,9 @@ import (
 func groupTestConfig() group.Config {
 	cfg := group.DefaultConfig()
 	cfg.OffsetsTopicPartitions = 3
+	// These brokers run no replica Manager: an offsets topic replicated
+	// to several of them would never acknowledge a commit.
+	cfg.OffsetsTopicReplicationFactor = 1
 	cfg.InitialRebalanceDelay = 0
 	cfg.MinSessionTimeout = 100 * time.Millisecond
 	cfg.RetryInterval = 20 * time.Millisecond
