@@ -80,6 +80,13 @@ type Config struct {
 	// ReplicaLagTimeMax is replica.lag.time.max.ms: how long a follower
 	// may stay behind the leader's log end before it leaves the ISR.
 	ReplicaLagTimeMax time.Duration `mapstructure:"replica.lag-time-max"`
+	// AutoLeaderRebalance, LeaderImbalanceCheckInterval and
+	// LeaderImbalancePercentage are auto.leader.rebalance.enable,
+	// leader.imbalance.check.interval.seconds and
+	// leader.imbalance.per.broker.percentage.
+	AutoLeaderRebalance          bool          `mapstructure:"auto-leader-rebalance"`
+	LeaderImbalanceCheckInterval time.Duration `mapstructure:"leader-imbalance.check-interval"`
+	LeaderImbalancePercentage    int           `mapstructure:"leader-imbalance.per-broker-percentage"`
 
 	// SessionTimeout is the broker session timeout of the backend.
 	SessionTimeout time.Duration `mapstructure:"metadata.session-timeout"`
@@ -103,7 +110,7 @@ type Config struct {
 // DefaultConfig is what chronik runs with when nothing is set: one broker
 // on 127.0.0.1:9092 with the embedded Raft backend as a one-node cluster.
 func DefaultConfig() Config {
-	gd := group.DefaultConfig()
+	gd, rd := group.DefaultConfig(), replica.DefaultConfig()
 	return Config{
 		Metadata:                 "raft",
 		DataDir:                  "./data",
@@ -125,7 +132,10 @@ func DefaultConfig() Config {
 		GroupInitialRebalanceDelay:    gd.InitialRebalanceDelay,
 		GroupMinSessionTimeout:        gd.MinSessionTimeout,
 		GroupMaxSessionTimeout:        gd.MaxSessionTimeout,
-		ReplicaLagTimeMax:             replica.DefaultConfig().LagTimeMax,
+		ReplicaLagTimeMax:             rd.LagTimeMax,
+		AutoLeaderRebalance:           rd.AutoLeaderRebalanceEnable,
+		LeaderImbalanceCheckInterval:  rd.LeaderImbalanceCheckInterval,
+		LeaderImbalancePercentage:     rd.LeaderImbalancePerBrokerPercentage,
 	}
 }
 
@@ -174,7 +184,7 @@ func (c Config) Validate() error {
 	}
 	rc := c.replicaConfig()
 	if err := rc.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("replica.lag-time-max: %w", err))
+		errs = append(errs, fmt.Errorf("replication settings: %w", err))
 	}
 	for _, kv := range c.Settings {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -202,6 +212,9 @@ func (c Config) groupConfig() group.Config {
 func (c Config) replicaConfig() replica.Config {
 	r := replica.DefaultConfig()
 	r.LagTimeMax = c.ReplicaLagTimeMax
+	r.AutoLeaderRebalanceEnable = c.AutoLeaderRebalance
+	r.LeaderImbalanceCheckInterval = c.LeaderImbalanceCheckInterval
+	r.LeaderImbalancePerBrokerPercentage = c.LeaderImbalancePercentage
 	return r
 }
 
@@ -234,12 +247,15 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.Int32("default-partitions", d.DefaultPartitions, "partitions of auto-created topics and CreateTopics with -1 (num.partitions)")
 	fs.Int16("default-replication-factor", d.DefaultReplicationFactor, "replication factor of auto-created topics and CreateTopics with -1")
 	fs.Int32("offsets.topic.partitions", d.OffsetsTopicPartitions, "partitions of __consumer_offsets when it is first created; fixed afterwards (offsets.topic.num.partitions)")
-	fs.Int16("offsets.topic.replication-factor", d.OffsetsTopicReplicationFactor, "replication factor of __consumer_offsets when it is first created")
+	fs.Int16("offsets.topic.replication-factor", d.OffsetsTopicReplicationFactor, "replication factor of __consumer_offsets when it is first created (0: min(3, live brokers))")
 	fs.Duration("offsets.retention", d.OffsetsRetention, "how long committed offsets of a group without members are kept (offsets.retention.minutes)")
 	fs.Duration("group.initial-rebalance-delay", d.GroupInitialRebalanceDelay, "wait for more members before the first rebalance of an empty group (group.initial.rebalance.delay.ms)")
 	fs.Duration("group.min-session-timeout", d.GroupMinSessionTimeout, "smallest session timeout a group member may ask for")
 	fs.Duration("group.max-session-timeout", d.GroupMaxSessionTimeout, "largest session timeout a group member may ask for")
 	fs.Duration("replica.lag-time-max", d.ReplicaLagTimeMax, "how long a follower may lag behind the leader before it leaves the ISR (replica.lag.time.max.ms)")
+	fs.Bool("auto-leader-rebalance", d.AutoLeaderRebalance, "move leadership back to preferred replicas when brokers are imbalanced (auto.leader.rebalance.enable)")
+	fs.Duration("leader-imbalance.check-interval", d.LeaderImbalanceCheckInterval, "how often leadership imbalance is checked")
+	fs.Int("leader-imbalance.per-broker-percentage", d.LeaderImbalancePercentage, "imbalance (share of a broker's preferred partitions led elsewhere) that triggers a rebalance")
 	fs.Duration("metadata.session-timeout", d.SessionTimeout, "broker session timeout (default 6s)")
 	fs.String("metadata.address", d.MetadataAddress, "this node's advertised address for metadata cluster traffic (Raft)")
 	fs.String("metadata.peers", d.MetadataPeers, "metadata cluster members id@host:port,... (default: this node alone)")
@@ -255,6 +271,7 @@ var configKeys = []string{"config", "metadata", "plugin-dir", "data-dir", "log-l
 	"auto-create-topics", "default-partitions", "default-replication-factor",
 	"offsets.topic.partitions", "offsets.topic.replication-factor", "offsets.retention",
 	"group.initial-rebalance-delay", "group.min-session-timeout", "group.max-session-timeout", "replica.lag-time-max",
+	"auto-leader-rebalance", "leader-imbalance.check-interval", "leader-imbalance.per-broker-percentage",
 	"metadata.session-timeout",
 	"metadata.address", "metadata.peers", "metadata.raft.bind",
 	"metadata.etcd.endpoints", "metadata.etcd.prefix", "metadata.set"}

@@ -52,7 +52,7 @@ func TestConfigPrecedence(t *testing.T) {
 			[]string{"log.flush: always", "default-partitions: 6", "auto-create-topics: false"}},
 		{"group flags", nil, []string{"--offsets.topic.partitions", "3", "--offsets.retention", "1h", "--group.initial-rebalance-delay", "0s"},
 			[]string{"offsets.topic.partitions: 3", "offsets.retention: 1h0m0s", "group.initial-rebalance-delay: 0s"}},
-		{"group keys from a file", nil, []string{"--config", groupFile}, []string{"offsets.topic.partitions: 5", "offsets.topic.replication-factor: 1"}},
+		{"group keys from a file", nil, []string{"--config", groupFile}, []string{"offsets.topic.partitions: 5", "offsets.topic.replication-factor: 0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +98,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad flush policy", []string{"--log.flush", "sometimes"}, "log.flush"},
 		{"zero default partitions", []string{"--default-partitions", "0"}, "default-partitions"},
 		{"zero offsets partitions", []string{"--offsets.topic.partitions", "0"}, "offsets topic partitions 0"},
-		{"zero replica lag", []string{"--replica.lag-time-max", "0s"}, "replica.lag-time-max"},
+		{"zero replica lag", []string{"--replica.lag-time-max", "0s"}, "replica lag time max"},
+		{"imbalance over 100%", []string{"--leader-imbalance.per-broker-percentage", "101"}, "replication settings"},
 		{"session bounds reversed", []string{"--group.min-session-timeout", "1m", "--group.max-session-timeout", "10s"}, "session timeout bounds"},
 	}
 	for _, tt := range tests {

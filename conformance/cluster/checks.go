@@ -20,7 +20,8 @@ type Check struct {
 	Name   string
 	Clause string // what it proves
 	run    func(ctx context.Context, s *suite) error
-	perf   bool // only with Config.Perf
+	// Perf: a measurement, run only with Config.Perf.
+	Perf bool
 }
 
 // suite is the state the checks share, in order.
@@ -44,9 +45,9 @@ func Checks() []Check {
 		{Name: "produce-consume", Clause: "records produced through node 2 are all consumed through node 3 (in a group when the group APIs are advertised)", run: checkProduceConsume},
 		{Name: "kill-fenced", Clause: "a SIGKILLed broker leaves every other node's Metadata within session timeout + 1 s; its partitions answer LEADER_NOT_AVAILABLE", run: checkKillFenced},
 		{Name: "restart-epoch", Clause: "the killed broker, restarted on its data, is listed everywhere with a higher epoch and leads its partitions", run: checkRestartEpoch},
-		{Name: "kill-backend-leader", Clause: "kill -9 of the broker whose node leads the backend quorum: time to fenced everywhere (reported only)", run: checkKillBackendLeader, perf: true},
+		{Name: "kill-backend-leader", Clause: "kill -9 of the broker whose node leads the backend quorum: time to fenced everywhere (reported only)", run: checkKillBackendLeader, Perf: true},
 		{Name: "full-restart", Clause: "after stopping and starting all brokers: cluster id, topics, every record and committed offsets intact", run: checkFullRestart},
-		{Name: "topic-latency", Clause: "CreateTopics to leaders on every node, p50/p99 over 50 topics (reported only)", run: checkTopicLatency, perf: true},
+		{Name: "topic-latency", Clause: "CreateTopics to leaders on every node, p50/p99 over 50 topics (reported only)", run: checkTopicLatency, Perf: true},
 	}
 }
 

@@ -37,7 +37,7 @@ func RunAll(ctx context.Context, cfg Config, report func(Result)) (Summary, erro
 	defer c.Close()
 	s := &suite{c: c}
 	for _, chk := range Checks() {
-		if chk.perf && !c.cfg.Perf || !c.cfg.Match(chk.Name) {
+		if chk.Perf && !c.cfg.Perf || !c.cfg.Match(chk.Name) {
 			continue
 		}
 		r := Result{Name: chk.Name}
@@ -81,7 +81,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Cleanup(c.Close)
 	s := &suite{c: c}
 	for _, chk := range Checks() {
-		if chk.perf && !c.cfg.Perf || !c.cfg.Match(chk.Name) {
+		if chk.Perf && !c.cfg.Perf || !c.cfg.Match(chk.Name) {
 			continue
 		}
 		ok := t.Run(chk.Name, func(t *testing.T) {
