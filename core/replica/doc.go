@@ -49,4 +49,18 @@
 // LEADER_NOT_AVAILABLE) unless the topic sets
 // unclean.leader.election.enable=true, when the first live replica takes
 // over alone.
+//
+// # Preferred leaders
+//
+// The first replica of a partition's assignment is its preferred leader.
+// With Config.AutoLeaderRebalanceEnable (Kafka's
+// auto.leader.rebalance.enable), every LeaderImbalanceCheckInterval a
+// broker looks at the partitions it is the preferred replica of: when it
+// is live and in the ISR but another broker leads, and the share of its
+// preferred partitions led elsewhere exceeds
+// LeaderImbalancePerBrokerPercentage, it takes them back with
+// AlterPartition (leader epoch + 1, ISR unchanged). Only the preferred
+// replica acts for a partition and the compare-and-set settles races.
+// The ElectLeaders API (cluster.Cluster.ElectLeaders) does the same on
+// request, and unclean elections too.
 package replica
