@@ -160,6 +160,7 @@ func (m *Manager) run() {
 			}
 			m.elect(img)
 			m.assign(img)
+			m.reassign(img)
 		}
 		select {
 		case <-changed:
@@ -168,6 +169,7 @@ func (m *Manager) run() {
 				m.elect(img)
 				m.assign(img)
 				m.manageISR(img, time.Now())
+				m.reassign(img)
 			}
 		case <-m.ctx.Done():
 			return
