@@ -22,22 +22,23 @@ import (
 //	Replicas = target ++ (original − target) ++ [marker]
 //
 // (Kafka's order of the full replica set, target first), where marker is a
-// reserved broker id ReassignMarkerBase + len(target) + addingMask<<8 and
-// addingMask has bit i set when target[i] was not an original replica. The
-// marker is no broker (ids from ReassignMarkerBase up are reserved): no
-// broker hosts it, it is never live, so it never joins the ISR or leads.
-// DecodeReassignment reads it back. The original order of the replicas that
-// stay is not kept: a cancellation restores the original replicas as
-// (target − adding) ++ removing.
+// reserved broker id ReassignMarkerBase + len(target) + addingMask<<4 +
+// order<<12: addingMask has bit i set when target[i] was not an original
+// replica, and order is the Lehmer code of the original replicas' order
+// relative to (target − adding) ++ removing, so that a cancellation restores
+// them exactly. The marker is no broker (ids from ReassignMarkerBase up are
+// reserved): no broker hosts it, it is never live, so it never joins the ISR
+// or leads. DecodeReassignment reads it back.
 
 // ReassignMarkerBase is the lowest reserved broker id: a replica id at or
 // above it in a partition's replica list is the reassignment marker (see
 // DecodeReassignment). Broker ids of real brokers must be below it.
 const ReassignMarkerBase int32 = 1 << 30
 
-// MaxReassignReplicas is the largest target replica set a reassignment
-// accepts (the marker encodes one bit per target replica).
-const MaxReassignReplicas = 22
+// MaxReassignReplicas is the largest target, and original, replica set a
+// reassignment accepts (the marker encodes one bit per target replica and
+// the order of the original replicas in 30 bits).
+const MaxReassignReplicas = 8
 
 // ErrNoReassignmentInProgress: a cancellation named a partition that has
 // no reassignment in progress (NO_REASSIGNMENT_IN_PROGRESS).
@@ -51,8 +52,7 @@ type Reassignment struct {
 	Replicas []int32
 	// Target is the replica set the partition moves to.
 	Target []int32
-	// Original is the replica set before the reassignment (the replicas
-	// that stay in target order, then the removing ones).
+	// Original is the replica set before the reassignment, in its order.
 	Original []int32
 	// Adding are Target − Original, Removing Original − Target.
 	Adding, Removing []int32
@@ -67,21 +67,58 @@ func DecodeReassignment(p metadata.Partition) (Reassignment, bool) {
 	}
 	code := p.Replicas[n-1] - ReassignMarkerBase
 	full := p.Replicas[:n-1]
-	nt, mask := int(code&0xff), code>>8
+	nt, mask, order := int(code&0xf), code>>4&0xff, int(code>>12)
 	if nt == 0 || nt > len(full) {
 		return Reassignment{}, false
 	}
 	r := Reassignment{TopicPartition: TopicPartition{Topic: p.Topic, Partition: p.Partition}, Replicas: slices.Clone(full), Target: slices.Clone(full[:nt])}
+	var canon []int32
 	for i, id := range r.Target {
 		if mask&(1<<i) != 0 {
 			r.Adding = append(r.Adding, id)
 		} else {
-			r.Original = append(r.Original, id)
+			canon = append(canon, id)
 		}
 	}
 	r.Removing = slices.Clone(full[nt:])
-	r.Original = append(r.Original, r.Removing...)
+	canon = append(canon, r.Removing...)
+	r.Original = unrankOrder(canon, order)
 	return r, true
+}
+
+// rankOrder is the Lehmer code of seq's order relative to canon (the
+// same ids): the index among permutations of canon.
+func rankOrder(canon, seq []int32) int32 {
+	rest := slices.Clone(canon)
+	var code int32
+	for _, id := range seq {
+		i := slices.Index(rest, id)
+		code = code*int32(len(rest)) + int32(i)
+		rest = slices.Delete(rest, i, i+1)
+	}
+	return code
+}
+
+// unrankOrder is the inverse of rankOrder: the permutation of canon with
+// Lehmer code code (canon itself for an out-of-range code).
+func unrankOrder(canon []int32, code int) []int32 {
+	n := len(canon)
+	digits := make([]int, n)
+	for k := n - 1; k >= 0; k-- { // digit k has base n-k
+		base := n - k
+		digits[k] = code % base
+		code /= base
+	}
+	if code != 0 {
+		return slices.Clone(canon)
+	}
+	rest := slices.Clone(canon)
+	out := make([]int32, 0, n)
+	for _, d := range digits {
+		out = append(out, rest[d])
+		rest = slices.Delete(rest, d, d+1)
+	}
+	return out
 }
 
 // IsReassignMarker reports whether a replica id is a reassignment marker
@@ -93,17 +130,21 @@ func IsReassignMarker(id int32) bool { return id >= ReassignMarkerBase }
 func encodeReassignment(original, target []int32) []int32 {
 	out := slices.Clone(target)
 	var mask int32
+	var canon []int32
 	for i, id := range target {
 		if !slices.Contains(original, id) {
 			mask |= 1 << i
+		} else {
+			canon = append(canon, id)
 		}
 	}
 	for _, id := range original {
 		if !slices.Contains(target, id) {
 			out = append(out, id)
+			canon = append(canon, id)
 		}
 	}
-	return append(out, ReassignMarkerBase+int32(len(target))+mask<<8)
+	return append(out, ReassignMarkerBase+int32(len(target))+mask<<4+rankOrder(canon, original)<<12)
 }
 
 // CheckReassignTarget checks a target replica set against img: non-empty,
@@ -220,6 +261,9 @@ func reassignChange(img *Image, part metadata.Partition, target []int32, keepRF 
 	default:
 		if err := CheckReassignTarget(img, target); err != nil {
 			return change, err
+		}
+		if len(original) > MaxReassignReplicas {
+			return change, fmt.Errorf("%w: the partition has %d replicas, a reassignment handles at most %d", ErrInvalidReplicaAssignment, len(original), MaxReassignReplicas)
 		}
 		if keepRF && len(target) != len(original) {
 			return change, fmt.Errorf("%w: the reassignment changes the replication factor from %d to %d", ErrInvalidReplicationFactor, len(original), len(target))

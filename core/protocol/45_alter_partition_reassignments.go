@@ -29,9 +29,8 @@ import (
 //     their copies. A request for a partition already being reassigned
 //     replaces the target (R stays the original). T a permutation of R is
 //     written at once (a reorder moves no data).
-//   - Null replicas cancel: the replica list goes back to R (the replicas
-//     kept in T's order, then the removed ones: the original order of the
-//     kept replicas is not recorded), NO_REASSIGNMENT_IN_PROGRESS when
+//   - Null replicas cancel: the replica list goes back to R, in its order
+//     (recorded in the marker), NO_REASSIGNMENT_IN_PROGRESS when
 //     there is none.
 //   - INVALID_REPLICA_ASSIGNMENT for an empty target, duplicates, unknown
 //     or fenced brokers, more than cluster.MaxReassignReplicas replicas,
