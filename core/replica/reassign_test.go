@@ -311,3 +311,43 @@ func TestReassignInvalid(t *testing.T) {
 		t.Fatal("a reorder is listed as a reassignment")
 	}
 }
+
+// TestReassignSurvivesDriverCrash: the reassignment from {1,2} to {2,3} is
+// requested through broker 1, the leader, which crashes (kill -9: fenced
+// at session expiry) before broker 3 has fetched anything; broker 2 takes
+// over and, as the new leader, finishes the reassignment once broker 3
+// catches up, from the state in the metadata alone. acks=all producing
+// continues and nothing acknowledged is lost.
+func TestReassignSurvivesDriverCrash(t *testing.T) {
+	st := newStore(t)
+	nodes := startNodes(t, st, 3, testReplicaConfig(5*time.Second))
+	const topic = "reassign-crash"
+	createAssigned(t, nodes, topic, []int32{1, 2})
+	sp := startProducer(t, nodes, topic)
+	eventually(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.ackedN() >= 200 })
+	n1, n3 := nodes[0], nodes[2]
+	n3.stopReplication()
+	if err := alter(t, kadm.NewClient(newClient(t, []*node{n1})), topic, []int32{2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	n1.crash()
+	eventually(t, 20*time.Second, "broker 2 leading after broker 1's crash", func() bool {
+		p, _ := nodes[1].cl.Image().Partition(topic, 0)
+		return p.Leader == 2
+	})
+	adm := kadm.NewClient(newClient(t, nodesByID(nodes, 2)))
+	if r, ok := listed(t, adm, topic); !ok || !slices.Equal(r.AddingReplicas, []int32{3}) {
+		t.Fatalf("after the crash: listed %v %+v, want the reassignment adding [3]", ok, r)
+	}
+	n3.startReplication(t)
+	eventually(t, 30*time.Second, "the reassignment complete", func() bool {
+		p, _ := nodes[1].cl.Image().Partition(topic, 0)
+		return slices.Equal(p.Replicas, []int32{2, 3}) && slices.Equal(p.ISR, []int32{2, 3})
+	})
+	if _, ok := listed(t, adm, topic); ok {
+		t.Fatal("the completed reassignment is still listed")
+	}
+	n := sp.ackedN()
+	eventually(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.ackedN() >= n+200 })
+	sp.finish(t, nodesByID(nodes, 2, 3), topic)
+}
