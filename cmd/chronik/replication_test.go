@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,7 +140,9 @@ func TestReplicationKillLeader(t *testing.T) {
 
 // testKillLeader: three brokers, a topic with 3 partitions, replication
 // factor 3 and min.insync.replicas=2, an idempotent acks=all producer in the
-// background. The broker leading partition 0 is SIGKILLed mid-load: within
+// background. The broker leading partition 0 is SIGKILLed mid-load, its
+// followers briefly SIGSTOPped just before so that it likely dies with an
+// unreplicated tail: within
 // the session timeout plus a margin every partition has a live leader on
 // every survivor's Metadata, the producer goes on without a failed record,
 // and afterwards every acknowledged record is read from the survivors at its
@@ -146,8 +150,8 @@ func TestReplicationKillLeader(t *testing.T) {
 // broker, restarted on its data dir, is listed with a higher epoch, is back
 // in every partition's ISR, has the leader's log end offset on every
 // partition, and once it leads its preferred partitions again (ElectLeaders
-// PREFERRED) serves exactly the records the survivors served: any tail it
-// had and nobody acknowledged was cut.
+// PREFERRED) serves exactly the records the survivors served: the tail it
+// had past the new leader's epoch start was cut (its truncation logged).
 func testKillLeader(t *testing.T, backend ...string) {
 	const (
 		topic     = "replicated"
@@ -196,11 +200,43 @@ func testKillLeader(t *testing.T, backend ...string) {
 		t.Fatalf("only %d records acknowledged before the deadline", acks.n.Load())
 	}
 
+	// A tail nobody acknowledged: the followers are stopped (SIGSTOP, well
+	// under the session and lag timeouts) while the leader of partition 0
+	// appends what the producer sends, then the leader dies. A follower's
+	// fetch parked at the leader may still be answered with the first
+	// appends after the stop (the follower reads it once continued); what
+	// comes after that reaches nobody, so the new leader's log diverges
+	// from the dead leader's there, and the restarted broker must cut it.
+	for _, nd := range survivors {
+		if err := syscall.Kill(nd.proc.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leo0 := fmt.Sprintf(`chronik_log_end_offset{partition="0",topic="%s"}`, topic)
+	atStop := scrapeChronik(t, victim.http)[leo0]
+	lastEnd, grown := atStop, time.Time{}
+	for stopDeadline := time.Now().Add(time.Second); time.Now().Before(stopDeadline); {
+		if end := scrapeChronik(t, victim.http)[leo0]; end > lastEnd {
+			if grown.IsZero() {
+				grown = time.Now()
+			} else if time.Since(grown) > 300*time.Millisecond {
+				break // grew again well after the parked fetches were answered
+			}
+			lastEnd = end
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	victim.kill(t)
 	killed := time.Now()
 	acksAtKill := acks.n.Load()
 	for _, nd := range survivors {
-		partitionsOn(ctx, t, nd, topic, parts, replSessionTimeout+replFailoverMargin-time.Since(killed),
+		if err := syscall.Kill(nd.proc.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var afterKill map[int32]kmsg.MetadataResponseTopicPartition
+	for _, nd := range survivors {
+		afterKill = partitionsOn(ctx, t, nd, topic, parts, replSessionTimeout+replFailoverMargin-time.Since(killed),
 			fmt.Sprintf("every partition led by a survivor after broker %d's SIGKILL", victim.id),
 			func(p kmsg.MetadataResponseTopicPartition) (bool, string) {
 				return p.Leader >= 1 && p.Leader != victim.id, "no live leader"
@@ -272,14 +308,32 @@ func testKillLeader(t *testing.T, backend ...string) {
 			return true, ""
 		})
 	}
-	var truncations []string
-	for line := range strings.Lines(victim.proc.out.String()) {
-		if strings.Contains(line, "truncat") && strings.Contains(line, topic) {
-			truncations = append(truncations, strings.TrimSpace(line))
+	// The restarted broker's partition 0 ended where the dead leader's log
+	// ended; the new leader's first epoch started at its own log end. If
+	// the first is past the second, the restarted broker must have cut its
+	// log back to the new leader's epoch start (and the records compared
+	// below show what it kept is the survivors').
+	firstInt := func(out, pattern string) int64 {
+		mm := regexp.MustCompile(pattern).FindStringSubmatch(out)
+		if mm == nil {
+			return -1
 		}
+		n, _ := strconv.ParseInt(mm[1], 10, 64)
+		return n
 	}
-	t.Logf("broker %d restarted: in every partition's ISR on every node %v after its start (lag time max %v); its truncations: %q",
-		victim.id, rejoined.Round(time.Millisecond), replLagTimeMax, truncations)
+	newLeader := nodeByID(t, nodes, afterKill[0].Leader)
+	diedAt := firstInt(victim.proc.out.String(), `msg="partition: opened" component=partition topic=`+topic+` partition=0 .*log_end_offset=(\d+)`)
+	epochStart := firstInt(newLeader.proc.out.String(), `msg="partition: leading" component=partition topic=`+topic+` partition=0 leader_epoch=[1-9]\d* log_end_offset=(\d+)`)
+	cutTo := firstInt(victim.proc.out.String(), `msg="replica: truncating a diverging follower log".* topic=`+topic+` partition=0 .*truncate_to=(\d+)`)
+	if diedAt < 0 || epochStart < 0 {
+		t.Fatalf("no log line with partition 0's log end on broker %d's restart (%d) or broker %d's takeover (%d)", victim.id, diedAt, newLeader.id, epochStart)
+	}
+	if diedAt > epochStart && cutTo != epochStart {
+		t.Fatalf("broker %d restarted with partition 0 ending at %d, past broker %d's epoch start %d, and truncated to %d",
+			victim.id, diedAt, newLeader.id, epochStart, cutTo)
+	}
+	t.Logf("broker %d restarted: in every partition's ISR on every node %v after its start (lag time max %v); partition 0: log end %d at the stop of the followers, %d on its restart, new leader %d's epoch started at %d, truncated to %d (-1: none)",
+		victim.id, rejoined.Round(time.Millisecond), replLagTimeMax, int64(atStop), diedAt, newLeader.id, epochStart, cutTo)
 
 	// Leadership back to the preferred replicas: the restarted broker
 	// leads its partitions and serves the same records the survivors did.
