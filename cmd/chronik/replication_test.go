@@ -416,13 +416,22 @@ func findCoordinatorOn(ctx context.Context, t *testing.T, nd *clusterNode, group
 // answers the committed offsets, and a new member of the group resumes
 // exactly after them and reads the rest once.
 func TestReplicationGroupCoordinatorFailover(t *testing.T) {
+	t.Run("raft", func(t *testing.T) { testGroupCoordinatorFailover(t) })
+	t.Run("etcd", func(t *testing.T) {
+		testGroupCoordinatorFailover(t, "--metadata", "etcd", "--metadata.etcd.endpoints", startEtcd(t))
+	})
+}
+
+// testGroupCoordinatorFailover is TestReplicationGroupCoordinatorFailover
+// on the backend the flags name.
+func testGroupCoordinatorFailover(t *testing.T, backend ...string) {
 	const (
 		topic, group = "grp-events", "grp"
 		parts        = 3
 		perPart      = 300
 		consumeFirst = 400 // records the first member takes before committing
 	)
-	nodes := startRaftCluster(t, 3, replicationArgs()...)
+	nodes := startRaftCluster(t, 3, replicationArgs(backend...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	createReplicated(ctx, t, nodes, topic, parts)
