@@ -20,6 +20,11 @@ func partitionChecks() []Check {
 			Run:    checkPartitionReassign,
 		},
 		{
+			Name:   "Partition/ReassignmentState",
+			Clause: "Adding and Removing set together with Replicas are seen on every node, kept by changes that leave Replicas nil, cleared by a change that sets Replicas without them; ones that are not distinct, disjoint subsets of the new replicas, or come without Replicas, fail with ErrInvalid and change nothing",
+			Run:    checkPartitionReassignState,
+		},
+		{
 			Name:   "Partition/StaleExpectedEpochRejected",
 			Clause: "AlterPartition with an expected epoch other than the current fails with ErrStaleEpoch and changes nothing",
 			Run:    checkPartitionStale,
@@ -201,4 +206,70 @@ func checkPartitionInvalid(t T, h Harness, opts Options) {
 			t.Errorf("node %d: rejected changes altered the partition: %+v, want %+v", j, got, cur)
 		}
 	}
+}
+
+func checkPartitionReassignState(t T, h Harness, opts Options) {
+	e := start(t, h, opts)
+	n := e.c.N()
+	tp := e.createTopic(0, topicSpec("moving", 1, 1, 2, 3))
+	cur := tp.Partitions[0]
+	seenEverywhere := func(what string, want metadata.Partition) {
+		for j := range n {
+			if got := e.snapshot(j).Topics["moving"].Partitions[0]; !samePartition(got, want) {
+				t.Errorf("%s: node %d has %+v, want %+v", what, j, got, want)
+			}
+		}
+	}
+	// Start moving from [1 2 3] to [4 2 3]: replicas [4 2 3 1], adding [4], removing [1].
+	p := e.alter(n-1, metadata.PartitionChange{Topic: "moving", Partition: 0, ExpectedPartitionEpoch: cur.PartitionEpoch,
+		Replicas: []int32{4, 2, 3, 1}, Adding: []int32{4}, Removing: []int32{1}, Leader: cur.Leader, ISR: []int32{1, 2, 3}})
+	want := metadata.Partition{Topic: "moving", Partition: 0, Replicas: []int32{4, 2, 3, 1}, Adding: []int32{4}, Removing: []int32{1},
+		Leader: cur.Leader, LeaderEpoch: cur.LeaderEpoch, ISR: []int32{1, 2, 3}, PartitionEpoch: cur.PartitionEpoch + 1}
+	if !samePartition(p, want) {
+		t.Errorf("starting a reassignment returned %+v, want %+v", p, want)
+	}
+	seenEverywhere("after starting a reassignment", p)
+	// Invalid ones change nothing.
+	ctx, cancel := e.call()
+	defer cancel()
+	for _, bad := range []struct {
+		what string
+		ch   metadata.PartitionChange
+	}{
+		{"adding a broker that is not a replica", metadata.PartitionChange{Replicas: []int32{4, 2, 3, 1}, Adding: []int32{5}}},
+		{"removing a broker that is not a replica", metadata.PartitionChange{Replicas: []int32{4, 2, 3, 1}, Removing: []int32{5}}},
+		{"a replica both adding and removing", metadata.PartitionChange{Replicas: []int32{4, 2, 3, 1}, Adding: []int32{4}, Removing: []int32{4}}},
+		{"duplicate adding replicas", metadata.PartitionChange{Replicas: []int32{4, 2, 3, 1}, Adding: []int32{4, 4}}},
+		{"duplicate removing replicas", metadata.PartitionChange{Replicas: []int32{4, 2, 3, 1}, Removing: []int32{1, 1}}},
+		{"adding without Replicas", metadata.PartitionChange{Adding: []int32{4}}},
+		{"removing without Replicas", metadata.PartitionChange{Removing: []int32{1}}},
+	} {
+		ch := bad.ch
+		ch.Topic, ch.Partition, ch.ExpectedPartitionEpoch, ch.Leader, ch.ISR = "moving", 0, p.PartitionEpoch, p.Leader, []int32{1, 2, 3}
+		_, err := e.node(0).AlterPartition(ctx, ch)
+		expectErr(t, "AlterPartition with "+bad.what, err, metadata.ErrInvalid)
+	}
+	seenEverywhere("after invalid reassignment changes", p)
+	// An ISR change (Replicas nil) keeps the reassignment.
+	p2 := e.alter(0, metadata.PartitionChange{Topic: "moving", Partition: 0, ExpectedPartitionEpoch: p.PartitionEpoch, Leader: p.Leader, ISR: []int32{1, 2, 3, 4}})
+	want = p.Clone()
+	want.ISR, want.PartitionEpoch = []int32{1, 2, 3, 4}, p.PartitionEpoch+1
+	if !samePartition(p2, want) {
+		t.Errorf("ISR change during a reassignment returned %+v, want %+v", p2, want)
+	}
+	// A leader change (Replicas nil) keeps it too.
+	p3 := e.alter(n-1, metadata.PartitionChange{Topic: "moving", Partition: 0, ExpectedPartitionEpoch: p2.PartitionEpoch, Leader: 4, ISR: []int32{1, 2, 3, 4}})
+	want = p2.Clone()
+	want.Leader, want.LeaderEpoch, want.PartitionEpoch = 4, p2.LeaderEpoch+1, p2.PartitionEpoch+1
+	if !samePartition(p3, want) {
+		t.Errorf("leader change during a reassignment returned %+v, want %+v", p3, want)
+	}
+	seenEverywhere("after ISR and leader changes during a reassignment", p3)
+	// Completing: Replicas without Adding/Removing clears them.
+	p4 := e.alter(0, metadata.PartitionChange{Topic: "moving", Partition: 0, ExpectedPartitionEpoch: p3.PartitionEpoch, Replicas: []int32{4, 2, 3}, Leader: 4, ISR: []int32{2, 3, 4}})
+	want = metadata.Partition{Topic: "moving", Partition: 0, Replicas: []int32{4, 2, 3}, Leader: 4, LeaderEpoch: p3.LeaderEpoch, ISR: []int32{2, 3, 4}, PartitionEpoch: p3.PartitionEpoch + 1}
+	if !samePartition(p4, want) {
+		t.Errorf("completing the reassignment returned %+v, want %+v (no adding/removing)", p4, want)
+	}
+	seenEverywhere("after completing the reassignment", p4)
 }

@@ -498,6 +498,12 @@ func canonPartition(p metadata.Partition) metadata.Partition {
 	if len(p.ISR) == 0 {
 		p.ISR = nil
 	}
+	if len(p.Adding) == 0 {
+		p.Adding = nil
+	}
+	if len(p.Removing) == 0 {
+		p.Removing = nil
+	}
 	return p
 }
 

@@ -214,6 +214,15 @@ func (b blindCAS) AlterPartition(ctx context.Context, ch metadata.PartitionChang
 	return p, err
 }
 
+// dropReassign forgets a change's Adding and Removing, as an adapter
+// written before they existed would.
+type dropReassign struct{ base }
+
+func (d dropReassign) AlterPartition(ctx context.Context, ch metadata.PartitionChange) (metadata.Partition, error) {
+	ch.Adding, ch.Removing = nil, nil
+	return d.Backend.AlterPartition(ctx, ch)
+}
+
 // lostSentinels flattens every error of a node other than 0 to its text, as
 // an adapter that forgets to translate errors would.
 type lostSentinels struct{ base }
@@ -320,6 +329,12 @@ var brokenCases = []struct {
 		run: []string{"Concurrency/AlterPartitionOneWinner", "Partition/StaleExpectedEpochRejected",
 			"Partition/EpochBumps", "Concurrency/CreateTopicOneWinner"},
 		fail: []string{"Concurrency/AlterPartitionOneWinner", "Partition/StaleExpectedEpochRejected"},
+	},
+	{
+		name: "drops-reassignment-fields",
+		wrap: func(_ *group, _ Options, _ int, b metadata.Backend) metadata.Backend { return dropReassign{base{b}} },
+		run:  []string{"Partition/ReassignmentState", "Partition/Reassignment"},
+		fail: []string{"Partition/ReassignmentState"},
 	},
 	{
 		name: "loses-sentinels-on-other-nodes",

@@ -207,15 +207,21 @@ type partitionRecord struct {
 	LeaderEpoch    int32   `json:"le"`
 	ISR            []int32 `json:"i"`
 	PartitionEpoch int32   `json:"pe"`
+	// Adding and Removing: the reassignment in progress, absent (nil) when
+	// none, so records written before they existed decode unchanged.
+	Adding   []int32 `json:"a,omitempty"`
+	Removing []int32 `json:"d,omitempty"`
 }
 
 func toPartitionRecord(p metadata.Partition) partitionRecord {
-	return partitionRecord{Replicas: p.Replicas, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, ISR: p.ISR, PartitionEpoch: p.PartitionEpoch}
+	return partitionRecord{Replicas: p.Replicas, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, ISR: p.ISR, PartitionEpoch: p.PartitionEpoch,
+		Adding: p.Adding, Removing: p.Removing}
 }
 
 func (r partitionRecord) partition(topic string, index int) metadata.Partition {
 	return metadata.Partition{Topic: topic, Partition: int32(index), Replicas: slices.Clone(r.Replicas),
-		Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, ISR: slices.Clone(r.ISR), PartitionEpoch: r.PartitionEpoch}
+		Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, ISR: slices.Clone(r.ISR), PartitionEpoch: r.PartitionEpoch,
+		Adding: slices.Clone(r.Adding), Removing: slices.Clone(r.Removing)}
 }
 
 func decodeTopicRecord(kv *mvccpb.KeyValue) (topicRecord, metadata.TopicID, error) {

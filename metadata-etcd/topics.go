@@ -163,7 +163,8 @@ func (b *Backend) DeleteTopic(ctx context.Context, name string) error {
 // and writes the key back comparing its mod revision. When the key changed
 // meanwhile (another partition of the same chunk, for topics too large for
 // a key per partition) it reads again. See metadata.Backend. A nil
-// change.Replicas keeps the assignment; a non-nil empty one is ErrInvalid.
+// change.Replicas keeps the assignment and the reassignment in progress; a
+// non-nil empty one is ErrInvalid (see metadata.ValidateChange).
 func (b *Backend) AlterPartition(ctx context.Context, ch metadata.PartitionChange) (metadata.Partition, error) {
 	what := fmt.Sprintf("alter partition %s/%d", ch.Topic, ch.Partition)
 	if ch.Topic == "" || ch.Partition < 0 {
@@ -238,11 +239,8 @@ func (b *Backend) alterOnce(ctx context.Context, cli *clientv3.Client, ch metada
 	if w := *wrote; w != nil && sameRecord(*w, cur) {
 		return cur.partition(ch.Topic, p), true, nil
 	}
-	replicas := cur.Replicas
-	if ch.Replicas != nil {
-		replicas = ch.Replicas
-	}
-	if err := metadata.ValidateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
+	replicas, adding, removing, err := metadata.ValidateChange(cur.partition(ch.Topic, p), ch)
+	if err != nil {
 		return metadata.Partition{}, false, err
 	}
 	if ch.ExpectedPartitionEpoch != cur.PartitionEpoch {
@@ -250,7 +248,9 @@ func (b *Backend) alterOnce(ctx context.Context, cli *clientv3.Client, ch metada
 			ch.ExpectedPartitionEpoch, cur.PartitionEpoch, metadata.ErrStaleEpoch)
 	}
 	next := partitionRecord{
-		Replicas:       slices.Clone(replicas),
+		Replicas:       replicas,
+		Adding:         adding,
+		Removing:       removing,
 		Leader:         ch.Leader,
 		LeaderEpoch:    cur.LeaderEpoch,
 		ISR:            slices.Clone(ch.ISR),
@@ -279,6 +279,7 @@ func (b *Backend) alterOnce(ctx context.Context, cli *clientv3.Client, ch metada
 // sameRecord compares two partition records, nil and empty lists alike.
 func sameRecord(a, b partitionRecord) bool {
 	return slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR) && a.Leader == b.Leader &&
+		slices.Equal(a.Adding, b.Adding) && slices.Equal(a.Removing, b.Removing) &&
 		a.LeaderEpoch == b.LeaderEpoch && a.PartitionEpoch == b.PartitionEpoch
 }
 

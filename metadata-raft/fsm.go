@@ -378,11 +378,8 @@ func alterPartition(st *metadata.State, ch metadata.PartitionChange) (metadata.P
 		return metadata.Partition{}, fmt.Errorf("raftmeta: alter partition %s/%d: %w", ch.Topic, ch.Partition, metadata.ErrUnknownTopic)
 	}
 	cur := t.Partitions[ch.Partition]
-	replicas := cur.Replicas
-	if ch.Replicas != nil {
-		replicas = ch.Replicas
-	}
-	if err := metadata.ValidateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
+	replicas, adding, removing, err := metadata.ValidateChange(cur, ch)
+	if err != nil {
 		return metadata.Partition{}, fmt.Errorf("raftmeta: alter partition %s/%d: %w", ch.Topic, ch.Partition, err)
 	}
 	if ch.ExpectedPartitionEpoch != cur.PartitionEpoch {
@@ -392,7 +389,9 @@ func alterPartition(st *metadata.State, ch metadata.PartitionChange) (metadata.P
 	p := metadata.Partition{
 		Topic:          ch.Topic,
 		Partition:      ch.Partition,
-		Replicas:       slices.Clone(replicas),
+		Replicas:       replicas,
+		Adding:         adding,
+		Removing:       removing,
 		Leader:         ch.Leader,
 		LeaderEpoch:    cur.LeaderEpoch,
 		ISR:            slices.Clone(ch.ISR),

@@ -153,17 +153,18 @@ func fromPBTopic(m *pb.Topic) (metadata.Topic, error) {
 
 func toPBPartition(p metadata.Partition) *pb.Partition {
 	return &pb.Partition{Topic: p.Topic, Partition: p.Partition, Replicas: p.Replicas, Leader: p.Leader,
-		LeaderEpoch: p.LeaderEpoch, Isr: p.ISR, PartitionEpoch: p.PartitionEpoch}
+		LeaderEpoch: p.LeaderEpoch, Isr: p.ISR, PartitionEpoch: p.PartitionEpoch, Adding: p.Adding, Removing: p.Removing}
 }
 
 func fromPBPartition(m *pb.Partition) metadata.Partition {
 	return metadata.Partition{Topic: m.GetTopic(), Partition: m.GetPartition(), Replicas: nilIfEmpty(m.GetReplicas()),
-		Leader: m.GetLeader(), LeaderEpoch: m.GetLeaderEpoch(), ISR: nilIfEmpty(m.GetIsr()), PartitionEpoch: m.GetPartitionEpoch()}
+		Leader: m.GetLeader(), LeaderEpoch: m.GetLeaderEpoch(), ISR: nilIfEmpty(m.GetIsr()), PartitionEpoch: m.GetPartitionEpoch(),
+		Adding: nilIfEmpty(m.GetAdding()), Removing: nilIfEmpty(m.GetRemoving())}
 }
 
 func toPBPartitionChange(c metadata.PartitionChange) *pb.PartitionChange {
 	m := &pb.PartitionChange{Topic: c.Topic, Partition: c.Partition, ExpectedPartitionEpoch: c.ExpectedPartitionEpoch,
-		Leader: c.Leader, Isr: c.ISR}
+		Leader: c.Leader, Isr: c.ISR, Adding: c.Adding, Removing: c.Removing}
 	if c.Replicas != nil {
 		m.Replicas = &pb.BrokerIDs{Ids: c.Replicas}
 	}
@@ -172,7 +173,8 @@ func toPBPartitionChange(c metadata.PartitionChange) *pb.PartitionChange {
 
 func fromPBPartitionChange(m *pb.PartitionChange) metadata.PartitionChange {
 	c := metadata.PartitionChange{Topic: m.GetTopic(), Partition: m.GetPartition(),
-		ExpectedPartitionEpoch: m.GetExpectedPartitionEpoch(), Leader: m.GetLeader(), ISR: nilIfEmpty(m.GetIsr())}
+		ExpectedPartitionEpoch: m.GetExpectedPartitionEpoch(), Leader: m.GetLeader(), ISR: nilIfEmpty(m.GetIsr()),
+		Adding: nilIfEmpty(m.GetAdding()), Removing: nilIfEmpty(m.GetRemoving())}
 	if r := m.GetReplicas(); r != nil {
 		c.Replicas = append(make([]int32, 0, len(r.GetIds())), r.GetIds()...)
 	}

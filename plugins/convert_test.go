@@ -31,7 +31,7 @@ var testTopicID = metadata.TopicID{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 
 func fullTopic() metadata.Topic {
 	return metadata.Topic{Name: "orders", ID: testTopicID, Configs: map[string]string{"retention.ms": "1000", "": "empty key"},
 		CreatedAt: 42, Partitions: []metadata.Partition{
-			{Topic: "orders", Partition: 0, Replicas: []int32{1, 2, 3}, Leader: 2, LeaderEpoch: 7, ISR: []int32{2, 3}, PartitionEpoch: 9},
+			{Topic: "orders", Partition: 0, Replicas: []int32{1, 2, 3}, Leader: 2, LeaderEpoch: 7, ISR: []int32{2, 3}, PartitionEpoch: 9, Adding: []int32{3}, Removing: []int32{1}},
 			{Topic: "orders", Partition: 1, Replicas: []int32{3}, Leader: metadata.NoLeader, PartitionEpoch: 1},
 		}}
 }
@@ -125,6 +125,7 @@ func TestConvertPartitionChangeRoundTrip(t *testing.T) {
 	for name, c := range map[string]metadata.PartitionChange{
 		"keep assignment":  {Topic: "t", Partition: 2, ExpectedPartitionEpoch: 4, Leader: 1, ISR: []int32{1, 2}},
 		"reassign":         {Topic: "t", Partition: 2, ExpectedPartitionEpoch: 4, Leader: 3, ISR: []int32{3}, Replicas: []int32{3, 4}},
+		"reassign adding":  {Topic: "t", Partition: 2, ExpectedPartitionEpoch: 4, Leader: 3, ISR: []int32{3}, Replicas: []int32{4, 5, 3}, Adding: []int32{4, 5}, Removing: []int32{3}},
 		"empty assignment": {Topic: "t", Leader: metadata.NoLeader, Replicas: []int32{}},
 		"zero":             {},
 	} {

@@ -397,8 +397,9 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 
 // AlterPartition is a compare-and-set on the partition epoch; see
 // metadata.Backend. Errors are checked in this order: ErrUnknownTopic,
-// ErrInvalid, ErrStaleEpoch. A nil change.Replicas keeps the assignment; a
-// non-nil empty one is ErrInvalid.
+// ErrInvalid, ErrStaleEpoch. A nil change.Replicas keeps the assignment and
+// the reassignment in progress; a non-nil empty one is ErrInvalid (see
+// metadata.ValidateChange).
 func (s *Store) AlterPartition(ctx context.Context, ch metadata.PartitionChange) (metadata.Partition, error) {
 	if err := s.enter(ctx); err != nil {
 		return metadata.Partition{}, err
@@ -410,11 +411,8 @@ func (s *Store) AlterPartition(ctx context.Context, ch metadata.PartitionChange)
 		return metadata.Partition{}, fmt.Errorf("memory: alter partition %s/%d: %w", ch.Topic, ch.Partition, metadata.ErrUnknownTopic)
 	}
 	cur := t.Partitions[ch.Partition]
-	replicas := cur.Replicas
-	if ch.Replicas != nil {
-		replicas = ch.Replicas
-	}
-	if err := metadata.ValidateAssignment(replicas, ch.Leader, ch.ISR); err != nil {
+	replicas, adding, removing, err := metadata.ValidateChange(cur, ch)
+	if err != nil {
 		return metadata.Partition{}, fmt.Errorf("memory: alter partition %s/%d: %w", ch.Topic, ch.Partition, err)
 	}
 	if ch.ExpectedPartitionEpoch != cur.PartitionEpoch {
@@ -424,7 +422,9 @@ func (s *Store) AlterPartition(ctx context.Context, ch metadata.PartitionChange)
 	p := metadata.Partition{
 		Topic:          ch.Topic,
 		Partition:      ch.Partition,
-		Replicas:       slices.Clone(replicas),
+		Replicas:       replicas,
+		Adding:         adding,
+		Removing:       removing,
 		Leader:         ch.Leader,
 		LeaderEpoch:    cur.LeaderEpoch,
 		ISR:            slices.Clone(ch.ISR),

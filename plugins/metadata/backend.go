@@ -62,7 +62,10 @@ type Backend interface {
 	// (otherwise ErrStaleEpoch). A different leader bumps LeaderEpoch by one;
 	// every successful change bumps PartitionEpoch by one
 	// (EventPartitionChanged). ErrUnknownTopic for an unknown topic or
-	// partition; ErrInvalid if the leader or ISR are not replicas.
+	// partition; ErrInvalid if the leader or ISR are not replicas, or the
+	// change's Adding/Removing are not valid (see PartitionChange and
+	// ValidateChange). A change with Replicas sets Replicas, Adding and
+	// Removing together; one without keeps all three.
 	AlterPartition(ctx context.Context, change PartitionChange) (Partition, error)
 
 	// AllocateProducerIDs reserves n (> 0) consecutive producer ids and

@@ -114,6 +114,15 @@ type Partition struct {
 	// PartitionEpoch is bumped by one on every change; AlterPartition
 	// compares against it.
 	PartitionEpoch int32
+	// Adding and Removing are the replicas being added and removed by a
+	// reassignment in progress (Kafka's addingReplicas/removingReplicas):
+	// both subsets of Replicas, disjoint, without duplicates, empty (nil)
+	// when no reassignment is in progress. The reassignment's target is
+	// Replicas minus Removing; the replicas before it, Replicas minus
+	// Adding. They are set and cleared only together with Replicas (see
+	// PartitionChange).
+	Adding   []int32
+	Removing []int32
 }
 
 // PartitionChange is a compare-and-set of one partition's state.
@@ -125,8 +134,16 @@ type PartitionChange struct {
 	ExpectedPartitionEpoch int32
 	Leader                 int32   // new leader (a replica) or NoLeader
 	ISR                    []int32 // new ISR, a subset of the replicas
-	// Replicas, when non-nil, replaces the assignment (reassignment).
+	// Replicas, when non-nil, replaces the assignment (reassignment), and
+	// Adding and Removing replace the partition's: nil Adding/Removing
+	// means no reassignment in progress. When Replicas is nil the
+	// assignment, Adding and Removing are all kept, and Adding and Removing
+	// must be empty. A change is ErrInvalid unless Adding and Removing are
+	// subsets of the new replicas, disjoint and without duplicates (and
+	// Leader and ISR follow the rules of ValidateAssignment).
 	Replicas []int32
+	Adding   []int32
+	Removing []int32
 }
 
 // State is the whole metadata at one revision.

@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Validation of requests, shared by every backend so that all of them
@@ -89,4 +90,58 @@ func checkAssignment(replicas []int32, leader int32, isr []int32) error {
 		inISR[r] = true
 	}
 	return nil
+}
+
+// ValidateChange checks an AlterPartition change ch against the partition's
+// current state cur (its epochs are not compared: ErrStaleEpoch is the
+// caller's) and returns the partition's replicas, adding and removing
+// replicas after it: ch's when ch.Replicas is non-nil, else cur's (clones,
+// nil when empty). It checks the result with ValidateAssignment, that
+// adding and removing are distinct replicas, disjoint, and that a change
+// with nil Replicas carries no Adding or Removing. Errors wrap ErrInvalid.
+func ValidateChange(cur Partition, ch PartitionChange) (replicas, adding, removing []int32, err error) {
+	replicas, adding, removing = cur.Replicas, cur.Adding, cur.Removing
+	if ch.Replicas != nil {
+		replicas, adding, removing = ch.Replicas, ch.Adding, ch.Removing
+	} else if len(ch.Adding) > 0 || len(ch.Removing) > 0 {
+		return nil, nil, nil, fmt.Errorf("adding or removing replicas without a new replica set: %w", ErrInvalid)
+	}
+	if err := checkAssignment(replicas, ch.Leader, ch.ISR); err != nil {
+		return nil, nil, nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+	if err := checkReassignment(replicas, adding, removing); err != nil {
+		return nil, nil, nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+	return slices.Clone(replicas), nilIfEmpty(adding), nilIfEmpty(removing), nil
+}
+
+// checkReassignment checks adding and removing against replicas (already
+// checked): subsets, distinct, disjoint.
+func checkReassignment(replicas, adding, removing []int32) error {
+	seen := make(map[int32]string, len(adding)+len(removing))
+	for _, l := range []struct {
+		name string
+		ids  []int32
+	}{{"adding", adding}, {"removing", removing}} {
+		for _, r := range l.ids {
+			if !slices.Contains(replicas, r) {
+				return fmt.Errorf("%s replica %d is not a replica", l.name, r)
+			}
+			if prev, ok := seen[r]; ok {
+				if prev == l.name {
+					return fmt.Errorf("duplicate %s replica %d", l.name, r)
+				}
+				return fmt.Errorf("replica %d is both adding and removing", r)
+			}
+			seen[r] = l.name
+		}
+	}
+	return nil
+}
+
+func nilIfEmpty(ids []int32) []int32 {
+	if len(ids) == 0 {
+		return nil
+	}
+	return slices.Clone(ids)
 }

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,41 @@ func TestValidateAssignment(t *testing.T) {
 	}
 	if err := ValidateAssignment([]int32{1, 2}, 3, nil); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "leader 3 is not a replica") {
 		t.Fatalf("leader outside the replicas: %v", err)
+	}
+}
+
+func TestValidateChange(t *testing.T) {
+	cur := Partition{Topic: "t", Replicas: []int32{3, 1, 2}, Adding: []int32{3}, Removing: []int32{2}, Leader: 1, ISR: []int32{1, 2}}
+	// nil Replicas keeps all three.
+	r, a, d, err := ValidateChange(cur, PartitionChange{Topic: "t", Leader: 1, ISR: []int32{1}})
+	if err != nil || !slices.Equal(r, cur.Replicas) || !slices.Equal(a, cur.Adding) || !slices.Equal(d, cur.Removing) {
+		t.Fatalf("ISR change: %v %v %v %v, want the current reassignment kept", r, a, d, err)
+	}
+	// Replicas without Adding/Removing clears them.
+	r, a, d, err = ValidateChange(cur, PartitionChange{Topic: "t", Replicas: []int32{3, 1}, Leader: 1, ISR: []int32{1}})
+	if err != nil || !slices.Equal(r, []int32{3, 1}) || a != nil || d != nil {
+		t.Fatalf("completion: %v %v %v %v", r, a, d, err)
+	}
+	// A new reassignment.
+	r, a, d, err = ValidateChange(cur, PartitionChange{Topic: "t", Replicas: []int32{4, 1, 2}, Adding: []int32{4}, Removing: []int32{2}, Leader: 1, ISR: []int32{1}})
+	if err != nil || !slices.Equal(r, []int32{4, 1, 2}) || !slices.Equal(a, []int32{4}) || !slices.Equal(d, []int32{2}) {
+		t.Fatalf("new reassignment: %v %v %v %v", r, a, d, err)
+	}
+	for _, tc := range []struct {
+		name string
+		ch   PartitionChange
+		want string
+	}{
+		{"adding without replicas", PartitionChange{Leader: 1, Adding: []int32{3}}, "without a new replica set"},
+		{"adding not a replica", PartitionChange{Replicas: []int32{1, 2}, Leader: 1, Adding: []int32{3}}, "adding replica 3 is not a replica"},
+		{"removing not a replica", PartitionChange{Replicas: []int32{1, 2}, Leader: 1, Removing: []int32{3}}, "removing replica 3 is not a replica"},
+		{"duplicate adding", PartitionChange{Replicas: []int32{1, 2}, Leader: 1, Adding: []int32{2, 2}}, "duplicate adding replica 2"},
+		{"duplicate removing", PartitionChange{Replicas: []int32{1, 2}, Leader: 1, Removing: []int32{2, 2}}, "duplicate removing replica 2"},
+		{"both", PartitionChange{Replicas: []int32{1, 2}, Leader: 1, Adding: []int32{2}, Removing: []int32{2}}, "both adding and removing"},
+		{"leader", PartitionChange{Replicas: []int32{1, 2}, Leader: 5}, "leader 5 is not a replica"},
+	} {
+		if _, _, _, err := ValidateChange(cur, tc.ch); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrInvalid with %q", tc.name, err, tc.want)
+		}
 	}
 }

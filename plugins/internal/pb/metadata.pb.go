@@ -655,8 +655,12 @@ type Partition struct {
 	LeaderEpoch    int32                  `protobuf:"varint,5,opt,name=leader_epoch,json=leaderEpoch,proto3" json:"leader_epoch,omitempty"`
 	Isr            []int32                `protobuf:"varint,6,rep,packed,name=isr,proto3" json:"isr,omitempty"`
 	PartitionEpoch int32                  `protobuf:"varint,7,opt,name=partition_epoch,json=partitionEpoch,proto3" json:"partition_epoch,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Replicas being added and removed by a reassignment in progress
+	// (metadata.Partition.Adding/Removing); empty when none.
+	Adding        []int32 `protobuf:"varint,8,rep,packed,name=adding,proto3" json:"adding,omitempty"`
+	Removing      []int32 `protobuf:"varint,9,rep,packed,name=removing,proto3" json:"removing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Partition) Reset() {
@@ -738,6 +742,20 @@ func (x *Partition) GetPartitionEpoch() int32 {
 	return 0
 }
 
+func (x *Partition) GetAdding() []int32 {
+	if x != nil {
+		return x.Adding
+	}
+	return nil
+}
+
+func (x *Partition) GetRemoving() []int32 {
+	if x != nil {
+		return x.Removing
+	}
+	return nil
+}
+
 // BrokerIDs is a list with presence: PartitionChange.replicas distinguishes
 // "keep the assignment" (absent) from a new assignment.
 type BrokerIDs struct {
@@ -792,8 +810,12 @@ type PartitionChange struct {
 	Leader                 int32                  `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
 	Isr                    []int32                `protobuf:"varint,5,rep,packed,name=isr,proto3" json:"isr,omitempty"`
 	Replicas               *BrokerIDs             `protobuf:"bytes,6,opt,name=replicas,proto3" json:"replicas,omitempty"` // absent: keep the assignment
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// With replicas only: the reassignment in progress after the change
+	// (metadata.PartitionChange.Adding/Removing); empty when none.
+	Adding        []int32 `protobuf:"varint,7,rep,packed,name=adding,proto3" json:"adding,omitempty"`
+	Removing      []int32 `protobuf:"varint,8,rep,packed,name=removing,proto3" json:"removing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PartitionChange) Reset() {
@@ -864,6 +886,20 @@ func (x *PartitionChange) GetIsr() []int32 {
 func (x *PartitionChange) GetReplicas() *BrokerIDs {
 	if x != nil {
 		return x.Replicas
+	}
+	return nil
+}
+
+func (x *PartitionChange) GetAdding() []int32 {
+	if x != nil {
+		return x.Adding
+	}
+	return nil
+}
+
+func (x *PartitionChange) GetRemoving() []int32 {
+	if x != nil {
+		return x.Removing
 	}
 	return nil
 }
@@ -2648,7 +2684,7 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"created_at\x18\x05 \x01(\x03R\tcreatedAt\x1a:\n" +
 	"\fConfigsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd1\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x02\n" +
 	"\tPartition\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1a\n" +
@@ -2656,16 +2692,20 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x06leader\x18\x04 \x01(\x05R\x06leader\x12!\n" +
 	"\fleader_epoch\x18\x05 \x01(\x05R\vleaderEpoch\x12\x10\n" +
 	"\x03isr\x18\x06 \x03(\x05R\x03isr\x12'\n" +
-	"\x0fpartition_epoch\x18\a \x01(\x05R\x0epartitionEpoch\"\x1d\n" +
+	"\x0fpartition_epoch\x18\a \x01(\x05R\x0epartitionEpoch\x12\x16\n" +
+	"\x06adding\x18\b \x03(\x05R\x06adding\x12\x1a\n" +
+	"\bremoving\x18\t \x03(\x05R\bremoving\"\x1d\n" +
 	"\tBrokerIDs\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\x05R\x03ids\"\xe5\x01\n" +
+	"\x03ids\x18\x01 \x03(\x05R\x03ids\"\x99\x02\n" +
 	"\x0fPartitionChange\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x128\n" +
 	"\x18expected_partition_epoch\x18\x03 \x01(\x05R\x16expectedPartitionEpoch\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\x05R\x06leader\x12\x10\n" +
 	"\x03isr\x18\x05 \x03(\x05R\x03isr\x12:\n" +
-	"\breplicas\x18\x06 \x01(\v2\x1e.chronik.metadata.v1.BrokerIDsR\breplicas\"\x9f\x03\n" +
+	"\breplicas\x18\x06 \x01(\v2\x1e.chronik.metadata.v1.BrokerIDsR\breplicas\x12\x16\n" +
+	"\x06adding\x18\a \x03(\x05R\x06adding\x12\x1a\n" +
+	"\bremoving\x18\b \x03(\x05R\bremoving\"\x9f\x03\n" +
 	"\x05State\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12A\n" +
 	"\abrokers\x18\x02 \x03(\v2'.chronik.metadata.v1.State.BrokersEntryR\abrokers\x12>\n" +
