@@ -416,9 +416,12 @@ func (c *Cluster) planPartitions(img *Image, t metadata.Topic, newTotal int32, a
 	case newTotal > c.cfg.MaxPartitionsPerTopic:
 		return nil, fmt.Errorf("cluster: topic %q: %d partitions, the limit is %d: %w", t.Name, newTotal, c.cfg.MaxPartitionsPerTopic, ErrInvalidPartitions)
 	}
+	// The replication factor is partition 0's: during a reassignment, that
+	// of its target (Replicas − Removing), the factor the partition is
+	// moving to, not the transient full replica set.
 	rf := 1
 	if cur > 0 {
-		rf = len(t.Partitions[0].Replicas)
+		rf = len(TargetReplicas(t.Partitions[0]))
 	}
 	add := int(newTotal - cur)
 	if assignment != nil {

@@ -1,10 +1,12 @@
 package partition
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chronik-go/chronik/core/cluster"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -19,6 +21,8 @@ import (
 //	chronik_partition_leaders                  replicas this broker leads
 //	chronik_partitions_offline                 hosted replicas with no leader
 //	chronik_partitions_under_replicated        led partitions whose ISR is smaller than their replica set
+//	                                           (during a reassignment: than the replicas before it, the
+//	                                           replica set minus the adding replicas, as Kafka)
 //	chronik_partitions_under_min_isr           led partitions whose ISR is below min.insync.replicas
 //	chronik_log_size_bytes{topic,partition}    bytes in the replica's segments
 //	chronik_log_start_offset{topic,partition}  first offset kept
@@ -80,6 +84,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
+	img, _ := c.m.cl.Current()
 	for _, p := range c.m.Partitions() {
 		st := p.State()
 		if st.Closed {
@@ -90,7 +95,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if st.Leader {
 			lead = 1
 			leaders++
-			if len(st.ISR) < len(st.Replicas) {
+			if len(st.ISR) < replicationFactor(img, p, st.Replicas) {
 				underReplicated++
 			}
 			if len(st.ISR) < st.Config.MinInsyncReplicas {
@@ -117,4 +122,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.dirSize, float64(total))
 		gauge(c.dirUsable, float64(usable))
 	}
+}
+
+// replicationFactor is the replica count a led partition's ISR is compared
+// with: its replica set, minus the replicas a reassignment in progress (as
+// img has it) is adding, which are not expected in the ISR yet (Kafka's
+// OngoingReassignmentState.replicationFactor).
+func replicationFactor(img *cluster.Image, p *Partition, replicas []int32) int {
+	n := len(replicas)
+	if img == nil {
+		return n
+	}
+	if part, ok := img.Partition(p.Topic(), p.Index()); ok {
+		for _, id := range part.Adding {
+			if slices.Contains(replicas, id) {
+				n--
+			}
+		}
+	}
+	return n
 }

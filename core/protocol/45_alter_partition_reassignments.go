@@ -19,9 +19,9 @@ import (
 //     (cluster.Cluster.AlterReassignment), decided from this broker's
 //     image once it caught up with the backend.
 //   - Replicas T for a partition with replicas R start a reassignment: the
-//     replica list becomes T ++ (R−T) plus a reserved marker id that
-//     records which of T are being added (the metadata contract has no
-//     field for it; see cluster.DecodeReassignment). The new replicas'
+//     replica list becomes T ++ (R−T), with adding replicas T−R and
+//     removing replicas R−T (metadata.Partition.Adding/Removing, Kafka's
+//     PartitionRecord; see cluster.ReassignmentOf). The new replicas'
 //     brokers open them and fetch from the leader; once all of T is in the
 //     ISR the leader (whichever broker leads then, package replica) moves
 //     leadership to the first live in-sync member of T if it is itself
@@ -29,12 +29,13 @@ import (
 //     their copies. A request for a partition already being reassigned
 //     replaces the target (R stays the original). T a permutation of R is
 //     written at once (a reorder moves no data).
-//   - Null replicas cancel: the replica list goes back to R, in its order
-//     (recorded in the marker), NO_REASSIGNMENT_IN_PROGRESS when
-//     there is none.
+//   - Null replicas cancel: the replica list goes back to R as Kafka
+//     restores it, the replica list minus the adding replicas (R's
+//     members, in the replica list's order), and adding/removing are
+//     cleared; NO_REASSIGNMENT_IN_PROGRESS when there is none.
 //   - INVALID_REPLICA_ASSIGNMENT for an empty target, duplicates, unknown
-//     or fenced brokers, more than cluster.MaxReassignReplicas replicas,
-//     or a cancellation that would leave no live in-sync replica;
+//     or fenced brokers, or a cancellation that would leave no live
+//     in-sync replica;
 //     UNKNOWN_TOPIC_OR_PARTITION for an unknown topic or partition.
 //   - timeout_ms bounds the whole request (defaultAdminTimeout when not
 //     positive); the answer comes when each change is committed, not when

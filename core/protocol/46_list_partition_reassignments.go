@@ -16,8 +16,8 @@ import (
 //     metadata backend (cluster.Cluster.ListReassignments): each partition
 //     with a reassignment in progress (see AlterPartitionReassignments)
 //     with its full replica set (target first, then the replicas being
-//     removed; the reserved marker id is not listed), adding replicas
-//     (target − original) and removing replicas (original − target).
+//     removed), adding replicas (target − original) and removing replicas
+//     (original − target), as the partition's metadata holds them.
 //   - Null topics list every reassignment in progress; named partitions
 //     that are unknown or not being reassigned are left out (as Kafka
 //     does).

@@ -5,8 +5,8 @@ import (
 )
 
 // reassign drives the reassignments in progress of the partitions this
-// broker leads (see cluster.DecodeReassignment for how a reassignment is
-// stored in the replica list, and cluster.ReassignStep for the rule): once
+// broker leads (see cluster.ReassignmentOf for how a reassignment is stored
+// in the partition's metadata, and cluster.ReassignStep for the rule): once
 // every target replica has caught up and joined the ISR (ISR management
 // adds the new replicas, which the partition Manager of their brokers
 // opened and which fetch from this leader), leadership first moves to the
@@ -38,6 +38,6 @@ func (m *Manager) reassign(img *cluster.Image) {
 		if change.Replicas == nil {
 			what = "reassignment_leader_move"
 		}
-		m.alter(p, change, what, "replicas_from", part.Replicas, "replicas_to", change.Replicas, "leader_to", change.Leader, "isr", part.ISR)
+		m.alter(p, change, what, "replicas_from", part.Replicas, "adding", part.Adding, "removing", part.Removing, "replicas_to", change.Replicas, "leader_to", change.Leader, "isr", part.ISR)
 	}
 }
