@@ -284,6 +284,7 @@ func testKillLeader(t *testing.T, backend ...string) {
 	victim.start(t)
 	restarted := time.Now()
 	victim.proc.waitReady(t)
+	ready := time.Since(restarted)
 	for _, nd := range nodes {
 		partitionsOn(ctx, t, nd, topic, parts, 60*time.Second-time.Since(restarted),
 			fmt.Sprintf("broker %d back in every ISR", victim.id), fullISR)
@@ -332,8 +333,8 @@ func testKillLeader(t *testing.T, backend ...string) {
 		t.Fatalf("broker %d restarted with partition 0 ending at %d, past broker %d's epoch start %d, and truncated to %d",
 			victim.id, diedAt, newLeader.id, epochStart, cutTo)
 	}
-	t.Logf("broker %d restarted: in every partition's ISR on every node %v after its start (lag time max %v); partition 0: log end %d at the stop of the followers, %d on its restart, new leader %d's epoch started at %d, truncated to %d (-1: none)",
-		victim.id, rejoined.Round(time.Millisecond), replLagTimeMax, int64(atStop), diedAt, newLeader.id, epochStart, cutTo)
+	t.Logf("broker %d restarted: ready %v and in every partition's ISR on every node %v after its start (lag time max %v); partition 0: log end %d at the stop of the followers, %d on its restart, new leader %d's epoch started at %d, truncated to %d (-1: none)",
+		victim.id, ready.Round(time.Millisecond), rejoined.Round(time.Millisecond), replLagTimeMax, int64(atStop), diedAt, newLeader.id, epochStart, cutTo)
 
 	// Leadership back to the preferred replicas: the restarted broker
 	// leads its partitions and serves the same records the survivors did.
