@@ -192,7 +192,7 @@ func printClusterStatus(w io.Writer, st broker.ClusterStatus) error {
 	}
 	fmt.Fprintf(w, "as seen by broker %d (%s) at metadata revision %d\n", st.BrokerID, ready, st.Revision)
 	fmt.Fprintf(w, "brokers: %d live of %d registered, controller %d\n", live, len(st.Brokers), st.ControllerID)
-	fmt.Fprintf(w, "topics: %d, partitions: %d, without a live leader: %d\n\n", st.Topics, st.Partitions, len(st.Offline))
+	fmt.Fprintf(w, "topics: %d, partitions: %d, without a live leader: %d, being reassigned: %d\n\n", st.Topics, st.Partitions, len(st.Offline), len(st.Reassigning))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BROKER\tSTATE\tEPOCH\tADDRESS\tRACK\tCONTROLLER")
 	for _, b := range st.Brokers {
@@ -213,20 +213,41 @@ func printClusterStatus(w io.Writer, st broker.ClusterStatus) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(st.Offline) == 0 {
-		return nil
-	}
-	fmt.Fprintln(w, "\npartitions without a live leader (LEADER_NOT_AVAILABLE):")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLEADER\tLEADER EPOCH\tREPLICAS\tISR")
-	for _, p := range st.Offline {
-		leader := fmt.Sprint(p.Leader)
-		if p.Leader < 0 {
-			leader = "none"
-		} else {
-			leader += " (not live)"
+	if len(st.Offline) > 0 {
+		fmt.Fprintln(w, "\npartitions without a live leader (LEADER_NOT_AVAILABLE):")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TOPIC\tPARTITION\tLEADER\tLEADER EPOCH\tREPLICAS\tISR\tADDING\tREMOVING")
+		for _, p := range st.Offline {
+			leader := fmt.Sprint(p.Leader)
+			if p.Leader < 0 {
+				leader = "none"
+			} else {
+				leader += " (not live)"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%v\t%v\t%s\t%s\n", p.Topic, p.Partition, leader, p.LeaderEpoch, p.Replicas, p.ISR,
+				idsOrDash(p.Adding), idsOrDash(p.Removing))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%v\t%v\n", p.Topic, p.Partition, leader, p.LeaderEpoch, p.Replicas, p.ISR)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	if len(st.Reassigning) > 0 {
+		fmt.Fprintln(w, "\npartitions being reassigned:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TOPIC\tPARTITION\tLEADER\tREPLICAS\tISR\tADDING\tREMOVING")
+		for _, p := range st.Reassigning {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%v\t%v\t%s\t%s\n", p.Topic, p.Partition, p.Leader, p.Replicas, p.ISR,
+				idsOrDash(p.Adding), idsOrDash(p.Removing))
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+// idsOrDash renders a list of broker ids, "-" when empty.
+func idsOrDash(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	return fmt.Sprint(ids)
 }

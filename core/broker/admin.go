@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -111,6 +112,25 @@ type ClusterStatus struct {
 	// fenced one): clients get LEADER_NOT_AVAILABLE for them. Sorted by
 	// topic and partition; never null.
 	Offline []OfflinePartition `json:"offline_partitions"`
+	// Reassigning are the partitions with a reassignment in progress
+	// (AlterPartitionReassignments). Sorted by topic and partition;
+	// omitted when there is none.
+	Reassigning []ReassigningPartition `json:"reassigning_partitions,omitempty"`
+}
+
+// ReassigningPartition is a partition with a reassignment in progress.
+type ReassigningPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Leader is the current leader, -1 for none.
+	Leader int32 `json:"leader"`
+	// Replicas is the full replica set (the target first), ISR the in-sync
+	// replicas, Adding and Removing the replicas the reassignment adds and
+	// removes.
+	Replicas []int32 `json:"replicas"`
+	ISR      []int32 `json:"isr"`
+	Adding   []int32 `json:"adding"`
+	Removing []int32 `json:"removing"`
 }
 
 // Broker states of BrokerStatus.State.
@@ -146,6 +166,10 @@ type OfflinePartition struct {
 	LeaderEpoch int32   `json:"leader_epoch"`
 	Replicas    []int32 `json:"replicas"`
 	ISR         []int32 `json:"isr"`
+	// Adding and Removing: the replicas a reassignment in progress adds
+	// and removes; omitted when there is none.
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 // clusterStatus reads the current image; ok is false before the first one.
@@ -180,12 +204,18 @@ func (b *Broker) clusterStatus() (ClusterStatus, bool) {
 		st.Topics++
 		for _, p := range t.Partitions {
 			st.Partitions++
+			if len(p.Adding) > 0 || len(p.Removing) > 0 {
+				st.Reassigning = append(st.Reassigning, ReassigningPartition{Topic: name, Partition: p.Partition, Leader: p.Leader,
+					Replicas: append([]int32{}, p.Replicas...), ISR: append([]int32{}, p.ISR...),
+					Adding: append([]int32{}, p.Adding...), Removing: append([]int32{}, p.Removing...)})
+			}
 			if _, ok := img.LiveLeader(p); ok {
 				continue
 			}
 			st.Offline = append(st.Offline, OfflinePartition{Topic: name, Partition: p.Partition,
 				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
-				Replicas: append([]int32{}, p.Replicas...), ISR: append([]int32{}, p.ISR...)})
+				Replicas: append([]int32{}, p.Replicas...), ISR: append([]int32{}, p.ISR...),
+				Adding: slices.Clone(p.Adding), Removing: slices.Clone(p.Removing)})
 		}
 	}
 	return st, true
