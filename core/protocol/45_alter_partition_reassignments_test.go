@@ -112,3 +112,39 @@ func TestAlterPartitionReassignments(t *testing.T) {
 		t.Fatalf("listed %q", list)
 	}
 }
+
+// TestReassignmentSeenByOtherAPIs: during a reassignment (here shrinking
+// [1 2] to [3], broker 3 never catching up), Metadata lists the full
+// replica set of real brokers only (no offline replica: all are live), and
+// CreatePartitions gives new partitions the target's replication factor
+// (1), not the full replica set's (3).
+func TestReassignmentSeenByOtherAPIs(t *testing.T) {
+	st := harnessStore(t)
+	b := harnessBroker(t, 1, harnessCluster(t, st, 1, "", true))
+	keepAlive(t, st, registerBroker(t, st, b, 2, ""))
+	keepAlive(t, st, registerBroker(t, st, b, 3, ""))
+	mustCreateTopic(t, b, "shrink", -1, -1, map[int32][]int32{0: {1, 2}}, nil)
+	if code := reassignCode(t, b, reassignReq(1, true, "shrink", 0, []int32{3})); code != 0 {
+		t.Fatalf("start: %v", kerr.ErrorForCode(code))
+	}
+	if list := listReassignments(t, b, nil); len(list) != 1 || list[0] != "shrink/0 replicas [3 1 2] adding [3] removing [1 2]" {
+		t.Fatalf("listed %q", list)
+	}
+	resp := roundTrip[*kmsg.MetadataResponse](t, b, metadataReq(12, "shrink"))
+	tp := findTopic(t, resp, "shrink")
+	if len(tp.Partitions) != 1 {
+		t.Fatalf("metadata partitions %+v", tp.Partitions)
+	}
+	mp := tp.Partitions[0]
+	if mp.ErrorCode != 0 || !slices.Equal(mp.Replicas, []int32{3, 1, 2}) || len(mp.OfflineReplicas) != 0 || mp.Leader != 1 {
+		t.Fatalf("metadata during the reassignment: %+v; want replicas [3 1 2], no offline replica, leader 1", mp)
+	}
+	cp := roundTrip[*kmsg.CreatePartitionsResponse](t, b, createPartitionsReq(3, false, growTopic("shrink", 2)))
+	if len(cp.Topics) != 1 || cp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreatePartitions: %+v", cp.Topics)
+	}
+	p1, ok := b.Cluster.Image().Partition("shrink", 1)
+	if !ok || len(p1.Replicas) != 1 || p1.Adding != nil || p1.Removing != nil {
+		t.Fatalf("new partition %+v; want 1 replica (the target's replication factor), no reassignment", p1)
+	}
+}
