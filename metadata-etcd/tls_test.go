@@ -138,9 +138,11 @@ func TestTLSAndAuth(t *testing.T) {
 			c.CAFile, c.CertFile, c.KeyFile = p.ca, p.clientCert, p.clientKey
 			c.Username, c.Password = "chronik", password
 			c.Prefix = prefix
-			c.RequestTimeout = 2 * time.Second
-			// Authenticating takes long under the race detector (bcrypt).
-			c.SessionTimeout = 3 * time.Second
+			// Authenticating takes long under the race detector (bcrypt),
+			// and longer on a loaded machine: a 2 s request timeout failed
+			// a heartbeat in CI.
+			c.RequestTimeout = 5 * time.Second
+			c.SessionTimeout = 5 * time.Second
 		}
 	}
 	b := newBackend(t, []string{ep}, "", secure("/secure/", "chronik-pw"))
