@@ -140,9 +140,9 @@ const maxReassignAttempts = 5
 // replicas is written at once, without a reassignment (no data moves).
 //
 // Cancelling: the replica list goes back to the original replicas
-// (Replicas − Adding, in that order, as Kafka), Adding and Removing are
-// cleared; the leader stays if it is one of them, else the first live in-sync original
-// replica leads.
+// (Replicas − Adding, in that order, as Kafka restores them) and Adding
+// and Removing are cleared; the leader stays if it is one of them, else
+// the first live in-sync original replica leads.
 //
 // Errors: ErrUnknownTopic; ErrNoReassignmentInProgress (cancelling with
 // none); ErrInvalidReplicaAssignment (CheckReassignTarget, or no in-sync
