@@ -66,6 +66,11 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 
+	// The partition Manager opens partitions in the background: wait
+	// until it applied the store's revision (metered-1 open too).
+	if err := b.parts.WaitRevision(ctx, st.Revision()); err != nil {
+		t.Fatalf("WaitRevision: %v", err)
+	}
 	p0, ok := b.parts.Partition("metered", 0)
 	if !ok {
 		t.Fatal("metered-0 not hosted")
