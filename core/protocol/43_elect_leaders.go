@@ -57,15 +57,9 @@ func handleElectLeaders(ctx context.Context, b *Broker, r *Request) (kmsg.Respon
 	if req.Version >= 1 {
 		typ = cluster.ElectionType(req.ElectionType)
 	}
-	var parts []cluster.TopicPartition
-	if req.Topics != nil {
-		parts = []cluster.TopicPartition{}
-		for _, rt := range req.Topics {
-			for _, p := range rt.Partitions {
-				parts = append(parts, cluster.TopicPartition{Topic: rt.Topic, Partition: p})
-			}
-		}
-	}
+	parts := requestedPartitions(req.Topics,
+		func(t *kmsg.ElectLeadersRequestTopic) string { return t.Topic },
+		func(t *kmsg.ElectLeadersRequestTopic) []int32 { return t.Partitions })
 	var results []cluster.ElectionResult
 	var err error
 	if b.Cluster == nil {

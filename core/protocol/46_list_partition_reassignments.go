@@ -39,15 +39,9 @@ func handleListPartitionReassignments(ctx context.Context, b *Broker, r *Request
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
-	var parts []cluster.TopicPartition
-	if req.Topics != nil {
-		parts = []cluster.TopicPartition{}
-		for _, rt := range req.Topics {
-			for _, p := range rt.Partitions {
-				parts = append(parts, cluster.TopicPartition{Topic: rt.Topic, Partition: p})
-			}
-		}
-	}
+	parts := requestedPartitions(req.Topics,
+		func(t *kmsg.ListPartitionReassignmentsRequestTopic) string { return t.Topic },
+		func(t *kmsg.ListPartitionReassignmentsRequestTopic) []int32 { return t.Partitions })
 	var list []cluster.Reassignment
 	var err error
 	if b.Cluster == nil {
