@@ -6,7 +6,9 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -148,8 +150,18 @@ func verifyAcked(ctx context.Context, t *testing.T, what string, addrs []string,
 	})
 	stored := readPartitions(ctx, t, addrs[0], topic, end)
 	read, lost := 0, 0
-	for _, recs := range stored {
+	for part, recs := range stored {
 		read += len(recs)
+		// In the order produced: values are PREFIX-SEQ, SEQ rising per
+		// producer, one partition's records of one producer in SEQ order.
+		last := map[string]string{}
+		for _, r := range recs {
+			prefix, seq, _ := strings.Cut(string(r.Value), "-")
+			if prev, ok := last[prefix]; ok && seq <= prev {
+				t.Fatalf("%s/%d offset %d: %q after %s-%s: out of the produced order", topic, part, r.Offset, r.Value, prefix, prev)
+			}
+			last[prefix] = seq
+		}
 	}
 	for _, a := range acked {
 		recs := stored[a.partition]
@@ -226,7 +238,7 @@ func testFaultKillEveryLeader(t *testing.T, backend ...string) {
 		parts        = 3
 	)
 	nodes := startRaftCluster(t, 3, faultArgs(backend...)...)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
 	createReplicated(ctx, t, nodes, topic, parts)
 	load := startFaultLoad(ctx, t, nodes, topic, "k", parts)
@@ -322,6 +334,8 @@ func testFaultKillEveryLeader(t *testing.T, backend ...string) {
 		load.waitAcks(t, 300, 60*time.Second, fmt.Sprintf("300 acknowledgements after bouncing partition %d's leader", p))
 	}
 	load.finish(ctx, t, true)
+	consumedBefore, _ := gc.snapshot()
+	t.Logf("the group had consumed up to %v when the producer finished", consumedBefore)
 	end := verifyAcked(ctx, t, "kill every leader", kafkaAddrs(nodes), topic, load.produced.Load(), load.acks.records())
 
 	// The group catches up with everything and commits it.
@@ -408,7 +422,7 @@ func TestFaultFollowerCutOff(t *testing.T) { bothBackends(t, testFaultFollowerCu
 func testFaultFollowerCutOff(t *testing.T, backend ...string) {
 	const topic = "fault-cutoff"
 	nodes := startRaftCluster(t, 3, faultArgs(backend...)...)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
 	// Broker 3 follows every partition and leads none.
 	createAssigned(ctx, t, nodes, topic, [][]int32{{1, 2, 3}, {2, 1, 3}, {1, 2, 3}})
@@ -486,7 +500,7 @@ func testFaultWholeClusterRestart(t *testing.T, backend ...string) {
 		parts = 3
 	)
 	nodes := startRaftCluster(t, 3, faultArgs(backend...)...)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
 	createReplicated(ctx, t, nodes, topic, parts)
 	load := startFaultLoad(ctx, t, nodes, topic, "w", parts)
@@ -543,12 +557,13 @@ func testFaultEmptyDataDir(t *testing.T, backend ...string) {
 		parts = 3
 	)
 	nodes := startRaftCluster(t, 3, faultArgs(backend...)...)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
 	createReplicated(ctx, t, nodes, topic, parts)
 	load := startFaultLoad(ctx, t, nodes, topic, "e", parts)
 	load.waitAcks(t, 900, 60*time.Second, "900 acknowledgements before the stop")
 	victim := nodes[2]
+	had := scrapeChronik(t, victim.http)
 	victim.proc.stop(t)
 	kafkaDir := filepath.Join(victim.dir, "kafka")
 	if _, err := os.Stat(kafkaDir); err != nil {
@@ -569,6 +584,15 @@ func testFaultEmptyDataDir(t *testing.T, backend ...string) {
 			fmt.Sprintf("broker %d back in every ISR", victim.id), fullISR)
 	}
 	rejoined := time.Since(started)
+	// The restarted broker opened every partition empty, having had data.
+	for p := range int32(parts) {
+		key := fmt.Sprintf(`chronik_log_end_offset{partition="%d",topic="%s"}`, p, topic)
+		mm := regexp.MustCompile(`msg="partition: opened" component=partition topic=` + topic + fmt.Sprintf(` partition=%d .*log_end_offset=(\d+)`, p)).
+			FindStringSubmatch(victim.proc.out.String())
+		if mm == nil || mm[1] != "0" || had[key] <= 0 {
+			t.Fatalf("partition %d: broker %d had log end %v before the stop and opened it on the restart with %v, want > 0 and 0", p, victim.id, had[key], mm)
+		}
+	}
 	load.waitAcks(t, 300, 60*time.Second, "300 acknowledgements after the rejoin")
 	load.finish(ctx, t, true)
 	end := verifyAcked(ctx, t, "empty data dir", kafkaAddrs(nodes), topic, load.produced.Load(), load.acks.records())
