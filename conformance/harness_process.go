@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chronik-go/chronik/conformance/internal/ports"
 	"github.com/chronik-go/chronik/plugins"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -117,7 +116,7 @@ func (h *processHarness) Start(t T, opts Options) Cluster {
 		t.Cleanup(w.close)
 		logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: h.cfg.LogLevel}))
 	}
-	addrs, err := freeAddrs(n)
+	addrs, err := ports.Free(n)
 	if err != nil {
 		t.Fatalf("process harness: %v", err)
 	}
@@ -295,64 +294,6 @@ func (c *processCluster) closeAll() {
 		}
 	}
 	wg.Wait()
-}
-
-// freeAddrs returns n distinct free loopback addresses. The ports come
-// from below the kernel's ephemeral port range when it is known (Linux): a
-// port from "127.0.0.1:0" is an ephemeral one, and between its release
-// here and the node's bind (or a restarted node's bind again) an outgoing
-// connection of any process — Raft nodes dial their peers all the time —
-// may take it, and the node fails with "address already in use". Outside
-// that range only another listener can take it.
-func freeAddrs(n int) ([]string, error) {
-	var (
-		lns   []net.Listener
-		addrs []string
-	)
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	lo, hi := fixedPortRange()
-	for range n {
-		var l net.Listener
-		var err error
-		for try := 0; try < 64 && hi > lo; try++ {
-			port := lo + rand.IntN(hi-lo)
-			if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
-				break
-			}
-		}
-		if l == nil {
-			if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-				return nil, fmt.Errorf("finding a free port: %w", err)
-			}
-		}
-		lns = append(lns, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs, nil
-}
-
-// fixedPortRange returns the ports [lo, hi) freeAddrs picks from: from
-// 10000 to the start of the ephemeral range of
-// /proc/sys/net/ipv4/ip_local_port_range; an empty range when that is not
-// known or leaves no room.
-func fixedPortRange() (lo, hi int) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0, 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0, 0
-	}
-	start, err := strconv.Atoi(f[0])
-	if err != nil || start <= 11000 {
-		return 0, 0
-	}
-	return 10000, start
 }
 
 // tLogWriter writes log lines to a T until closed.

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-go/chronik/conformance/internal/ports"
 )
 
 // Defaults of Config.
@@ -153,17 +154,16 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	var peers []string
 	metaAddrs := make([]string, 3)
+	// Ports outside the ephemeral range (ports.Free): one from :0 may be
+	// taken by any outgoing connection before the broker binds it.
+	addrs, err := ports.Free(9)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	for i := range 3 {
 		n := &Node{ID: int32(i + 1), Dir: filepath.Join(c.dir, fmt.Sprintf("node%d", i+1))}
-		if n.Kafka, err = freePort(); err == nil {
-			if n.HTTP, err = freePort(); err == nil {
-				metaAddrs[i], err = freePort()
-			}
-		}
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
+		n.Kafka, n.HTTP, metaAddrs[i] = addrs[3*i], addrs[3*i+1], addrs[3*i+2]
 		peers = append(peers, fmt.Sprintf("%d@%s", n.ID, metaAddrs[i]))
 		c.Nodes = append(c.Nodes, n)
 	}
@@ -204,7 +204,7 @@ func (c *Cluster) measureListed(ctx context.Context) error {
 		count := map[int32]int{}
 		for _, n := range c.Nodes {
 			if !n.Running() {
-				return errors.Join(fmt.Errorf("broker %d exited", n.ID), errStop)
+				return errors.Join(fmt.Errorf("broker %d exited; its last lines:\n%s", n.ID, n.lastLines(8)), errStop)
 			}
 			m, err := c.Metadata(ctx, n)
 			if err != nil {
@@ -277,6 +277,15 @@ func (c *Cluster) StartNode(n *Node) error {
 	return nil
 }
 
+// lastLines returns the last k lines the broker process wrote ("" before
+// it started).
+func (n *Node) lastLines(k int) string {
+	if n.tail == nil {
+		return ""
+	}
+	return n.tail.lastLines(k)
+}
+
 // Running reports whether n's process is running.
 func (n *Node) Running() bool {
 	if n.done == nil {
@@ -328,7 +337,7 @@ func (c *Cluster) WaitReady(ctx context.Context, n *Node) error {
 	defer cancel()
 	return poll(ctx, 50*time.Millisecond, func() error {
 		if !n.Running() {
-			return errors.Join(fmt.Errorf("broker %d exited", n.ID), errStop)
+			return errors.Join(fmt.Errorf("broker %d exited; its last lines:\n%s", n.ID, n.lastLines(8)), errStop)
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.HTTP+"/readyz", nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -463,15 +472,6 @@ func poll(ctx context.Context, interval time.Duration, f func() error, what stri
 		case <-time.After(interval):
 		}
 	}
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("cluster: finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // tailBuffer keeps the last max bytes written to it; safe for concurrent
