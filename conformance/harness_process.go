@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/chronik-go/chronik/conformance/internal/ports"
+	"github.com/chronik-go/chronik/conformance/ports"
 	"github.com/chronik-go/chronik/plugins"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )

@@ -22,7 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/chronik-go/chronik/conformance/internal/ports"
+	"github.com/chronik-go/chronik/conformance/ports"
 )
 
 // Defaults of Config.

@@ -1,4 +1,7 @@
-// Package ports picks loopback addresses for the processes a test starts.
+// Package ports picks free loopback addresses for the servers a test
+// starts as separate processes (brokers, metadata nodes), from outside the
+// kernel's ephemeral port range so that no outgoing connection can take a
+// port between the pick and the server's bind.
 package ports
 
 import (
