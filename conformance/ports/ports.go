@@ -11,7 +11,17 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
+
+// cursor walks the fixed range from a random start, so that one process
+// never hands out a port twice (until it has gone round the range) while
+// two processes start far apart. It is process-wide state by nature: the
+// ports are.
+var cursor struct {
+	sync.Mutex
+	next int
+}
 
 // Free returns n distinct free loopback addresses. The ports come
 // from below the kernel's ephemeral port range when it is known (Linux): a
@@ -19,7 +29,9 @@ import (
 // here and the node's bind (or a restarted node's bind again) an outgoing
 // connection of any process — Raft nodes dial their peers all the time —
 // may take it, and the node fails with "address already in use". Outside
-// that range only another listener can take it.
+// that range only another listener can take it. Within one process a port
+// is not handed out again until the whole range has been used. Safe for
+// concurrent use.
 func Free(n int) ([]string, error) {
 	var (
 		lns   []net.Listener
@@ -35,8 +47,7 @@ func Free(n int) ([]string, error) {
 		var l net.Listener
 		var err error
 		for try := 0; try < 64 && hi > lo; try++ {
-			port := lo + rand.IntN(hi-lo)
-			if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(nextPort(lo, hi)))); err == nil {
 				break
 			}
 		}
@@ -49,6 +60,18 @@ func Free(n int) ([]string, error) {
 		addrs = append(addrs, l.Addr().String())
 	}
 	return addrs, nil
+}
+
+// nextPort returns the cursor's port in [lo, hi) and advances it.
+func nextPort(lo, hi int) int {
+	cursor.Lock()
+	defer cursor.Unlock()
+	if cursor.next < lo || cursor.next >= hi {
+		cursor.next = lo + rand.IntN(hi-lo)
+	}
+	p := cursor.next
+	cursor.next++
+	return p
 }
 
 // fixedPortRange returns the ports [lo, hi) Free picks from: from
