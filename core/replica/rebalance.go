@@ -51,18 +51,34 @@ func (m *Manager) rebalance(img *cluster.Image) {
 		part metadata.Partition
 	}
 	var moves []move
+	type tp struct {
+		topic string
+		index int32
+	}
+	open := map[tp]*partition.Partition{}
 	for _, p := range m.parts.Partitions() {
-		part, ok := img.Partition(p.Topic(), p.Index())
-		if !ok || len(part.Replicas) == 0 || part.Replicas[0] != m.brokerID {
-			continue
-		}
-		preferred++
-		if part.Leader == m.brokerID {
-			continue
-		}
-		notLeading++
-		if part.Leader != metadata.NoLeader && img.IsLive(part.Leader) && slices.Contains(part.ISR, m.brokerID) {
-			moves = append(moves, move{p, part})
+		open[tp{p.Topic(), p.Index()}] = p
+	}
+	// The ratio counts every partition of the image this broker is the
+	// preferred replica of, whether or not its replica is open here yet
+	// (counting only open ones made a fresh broker's ratio jump).
+	for _, name := range img.TopicNames() {
+		t, _ := img.Topic(name)
+		for _, part := range t.Partitions {
+			if len(part.Replicas) == 0 || part.Replicas[0] != m.brokerID {
+				continue
+			}
+			preferred++
+			if part.Leader == m.brokerID {
+				continue
+			}
+			notLeading++
+			if part.Leader == metadata.NoLeader || !img.IsLive(part.Leader) || !slices.Contains(part.ISR, m.brokerID) {
+				continue
+			}
+			if p, ok := open[tp{part.Topic, part.Partition}]; ok {
+				moves = append(moves, move{p, part})
+			}
 		}
 	}
 	if len(moves) == 0 || notLeading*100 <= m.cfg.LeaderImbalancePerBrokerPercentage*preferred {
