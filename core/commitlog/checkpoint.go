@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
-	"path/filepath"
+
+	"github.com/chronik-go/chronik/core/internal/atomicfile"
 )
 
 // Checkpoint files, each rewritten whole through a temporary file, fsync and
@@ -36,7 +36,7 @@ import (
 const (
 	checkpointFile      = "commitlog.checkpoint"
 	epochCheckpointFile = "leader-epoch.checkpoint"
-	tmpSuffix           = ".tmp"
+	tmpSuffix           = atomicfile.TmpSuffix
 
 	checkpointSize    = 32
 	checkpointVersion = 1
@@ -128,43 +128,10 @@ func decodeEpochs(b []byte) ([]EpochEntry, error) {
 	return entries, nil
 }
 
-// writeFileAtomic replaces dir/name with data: write name.tmp, fsync, rename,
-// fsync the directory.
+// writeFileAtomic replaces dir/name with data (atomicfile.Write).
 func writeFileAtomic(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+tmpSuffix)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("commitlog: writing %s: %w", name, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("commitlog: writing %s: %w", name, err)
+	if err := atomicfile.Write(dir, name, data); err != nil {
+		return fmt.Errorf("commitlog: %w", err)
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory so that renames and removals in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/chronik-go/chronik/core/internal/atomicfile"
 )
 
 // Log compaction (cleanup.policy=compact), after Kafka's log cleaner.
@@ -743,7 +745,7 @@ func (l *Log) swapCleaned(olds []oldSegment, cf *cleanedFiles, st *scanState, ne
 		timeIdx.close()
 		return false, fmt.Errorf("commitlog: compacting segment %d: %w", first.base, err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := atomicfile.SyncDir(l.dir); err != nil {
 		// The rename may or may not be durable: finish the swap on
 		// disk either way, Open handles both.
 		l.logger.Warn("commitlog: sync dir after compaction rename failed", "dir", l.dir, "err", err)
@@ -771,7 +773,7 @@ func (l *Log) swapCleaned(olds []oldSegment, cf *cleanedFiles, st *scanState, ne
 		errs = append(errs, err)
 	}
 	l.hook("renamed")
-	if err := syncDir(l.dir); err != nil {
+	if err := atomicfile.SyncDir(l.dir); err != nil {
 		errs = append(errs, err)
 	}
 	// The descriptors follow the files through the renames.

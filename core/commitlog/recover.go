@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/chronik-go/chronik/core/internal/atomicfile"
 )
 
 // Open opens the partition log in dir, creating the directory and an empty
@@ -454,7 +456,7 @@ func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error
 	}
 	plans = plans[:keep]
 	if keep < len(bases) || len(cleanup) > 0 {
-		if derr := syncDir(l.dir); derr != nil {
+		if derr := atomicfile.SyncDir(l.dir); derr != nil {
 			return fmt.Errorf("commitlog: sync dir: %w", derr)
 		}
 	}
@@ -474,7 +476,7 @@ func (l *Log) recover(ctx context.Context, truncateOnCorruption bool) (err error
 		if aerr := l.applyPlan(p, true); aerr != nil {
 			return aerr
 		}
-		if derr := syncDir(l.dir); derr != nil {
+		if derr := atomicfile.SyncDir(l.dir); derr != nil {
 			return fmt.Errorf("commitlog: sync dir: %w", derr)
 		}
 	}
@@ -553,7 +555,7 @@ func finishSwaps(dir string) error {
 		done = true
 	}
 	if done {
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return fmt.Errorf("commitlog: sync dir: %w", err)
 		}
 	}

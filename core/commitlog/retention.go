@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/chronik-go/chronik/core/internal/atomicfile"
 )
 
 // Truncate removes every record at and after offset to (a replica
@@ -237,7 +239,7 @@ func (l *Log) resetLocked(offset int64) error {
 		l.failed = err
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := atomicfile.SyncDir(l.dir); err != nil {
 		l.failed = err
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chronik-go/chronik/core/internal/atomicfile"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -26,7 +27,7 @@ const (
 	snapshotFile = "producer-state.snapshot"
 	// tmpSuffix marks an atomic write in progress; commitlog.Open removes
 	// leftovers with this suffix.
-	tmpSuffix = ".tmp"
+	tmpSuffix = atomicfile.TmpSuffix
 	// deleteSuffix marks a partition directory being deleted.
 	deleteSuffix = "-delete"
 )
@@ -52,45 +53,12 @@ func parseDirName(name string) (topic string, partition int32, ok bool) {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// writeFileAtomic replaces dir/name with data: write name.tmp, fsync,
-// rename, fsync the directory.
+// writeFileAtomic replaces dir/name with data (atomicfile.Write).
 func writeFileAtomic(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+tmpSuffix)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("partition: writing %s: %w", name, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("partition: writing %s: %w", name, err)
+	if err := atomicfile.Write(dir, name, data); err != nil {
+		return fmt.Errorf("partition: %w", err)
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory so that renames and removals in it persist.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // partitionMeta is the content of partition.metadata.
@@ -210,7 +178,7 @@ func removeDir(dataDir, dir string) error {
 		}
 		return fmt.Errorf("partition: deleting %s: %w", dir, err)
 	}
-	if err := syncDir(dataDir); err != nil {
+	if err := atomicfile.SyncDir(dataDir); err != nil {
 		return fmt.Errorf("partition: deleting %s: %w", dir, err)
 	}
 	if err := os.RemoveAll(doomed); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/cluster"
 	"github.com/chronik-go/chronik/core/commitlog"
+	"github.com/chronik-go/chronik/core/internal/atomicfile"
 	"github.com/chronik-go/chronik/core/topicconfig"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -436,7 +437,7 @@ func (m *Manager) open(t metadata.Topic, index int32, cfg TopicConfig) (*Partiti
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("partition: creating %s: %w", dir, err)
 		}
-		if err := syncDir(m.dataDir); err != nil {
+		if err := atomicfile.SyncDir(m.dataDir); err != nil {
 			return nil, fmt.Errorf("partition: creating %s: %w", dir, err)
 		}
 		if err := writeFileAtomic(dir, metaFile, partitionMeta{Topic: t.Name, Partition: index, TopicID: t.ID}.encode()); err != nil {
