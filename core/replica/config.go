@@ -33,6 +33,9 @@ const (
 	// DefaultLeaderImbalancePerBrokerPercentage is
 	// leader.imbalance.per.broker.percentage.
 	DefaultLeaderImbalancePerBrokerPercentage = 10
+	// DefaultControlledShutdownTimeout bounds a controlled shutdown
+	// (Manager.ControlledShutdown).
+	DefaultControlledShutdownTimeout = 5 * time.Second
 )
 
 // ErrInvalidConfig: Config.Validate refused the configuration.
@@ -87,6 +90,12 @@ type Config struct {
 	// broker's preferred partitions that may be led by others before it
 	// takes them back (0: any).
 	LeaderImbalancePerBrokerPercentage int
+	// ControlledShutdownTimeout bounds Manager.ControlledShutdown: the
+	// time a closing broker spends moving the leadership of the
+	// partitions it leads to other in-sync replicas before it goes away
+	// (Kafka's controlled shutdown). Zero disables it: the broker just
+	// unregisters and the others elect new leaders.
+	ControlledShutdownTimeout time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -104,6 +113,8 @@ func DefaultConfig() Config {
 		AutoLeaderRebalanceEnable:          true,
 		LeaderImbalanceCheckInterval:       DefaultLeaderImbalanceCheckInterval,
 		LeaderImbalancePerBrokerPercentage: DefaultLeaderImbalancePerBrokerPercentage,
+
+		ControlledShutdownTimeout: DefaultControlledShutdownTimeout,
 	}
 }
 
@@ -129,6 +140,8 @@ func (c *Config) Validate() error {
 		return bad("leader imbalance check interval %v must be positive with automatic leader rebalancing", c.LeaderImbalanceCheckInterval)
 	case c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100:
 		return bad("leader imbalance per broker percentage %d is not between 0 and 100", c.LeaderImbalancePerBrokerPercentage)
+	case c.ControlledShutdownTimeout < 0:
+		return bad("controlled shutdown timeout %v is negative", c.ControlledShutdownTimeout)
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func (m *Manager) elect(img *cluster.Image) {
 		default:
 			continue
 		}
-		m.alter(p, change, what, "old_leader", part.Leader, "old_leader_epoch", part.LeaderEpoch, "isr_from", part.ISR, "isr_to", change.ISR)
+		m.alter(change, what, "old_leader", part.Leader, "old_leader_epoch", part.LeaderEpoch, "isr_from", part.ISR, "isr_to", change.ISR)
 	}
 }
 

@@ -141,8 +141,9 @@ func (n *node) start(t testing.TB) {
 	}
 }
 
-// stop closes the node as core/broker does (controlled shutdown:
-// unregistered at once).
+// stop closes the node as core/broker did before controlled shutdown
+// handed leadership over first (see TestControlledShutdown): it
+// unregisters at once and the others elect new leaders.
 func (n *node) stop() {
 	if n.closed {
 		return

@@ -51,7 +51,7 @@ func (m *Manager) manageISR(img *cluster.Image, now time.Time) {
 		if isr == nil {
 			continue
 		}
-		m.alter(p, metadata.PartitionChange{
+		m.alter(metadata.PartitionChange{
 			Topic: p.Topic(), Partition: p.Index(), ExpectedPartitionEpoch: ls.PartitionEpoch,
 			Leader: m.brokerID, ISR: isr,
 		}, "isr", "isr_from", ls.ISR, "isr_to", isr, "leader_log_end_offset", ls.LogEndOffset, "high_watermark", ls.HighWatermark)
@@ -100,22 +100,30 @@ func (m *Manager) nextISR(img *cluster.Image, ls partition.LeaderState, tr *isrT
 	return next
 }
 
-// alter writes a partition change through the cluster, logging the
-// outcome (what and attrs describe it).
-func (m *Manager) alter(p *partition.Partition, change metadata.PartitionChange, what string, attrs ...any) bool {
-	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
+// alter writes a partition change through the cluster, bounded by the
+// Manager's life and Config.CallTimeout, logging the outcome (what and
+// attrs describe it). It reports whether the change committed.
+func (m *Manager) alter(change metadata.PartitionChange, what string, attrs ...any) bool {
+	_, err := m.write(m.ctx, change, what, attrs...)
+	return err == nil
+}
+
+// write is alter within ctx (and Config.CallTimeout): it returns the
+// partition as committed, or the error (wrapping metadata.ErrStaleEpoch
+// when the change was stale). A failure because ctx ended is not logged.
+func (m *Manager) write(ctx context.Context, change metadata.PartitionChange, what string, attrs ...any) (metadata.Partition, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
 	defer cancel()
 	got, err := m.cl.AlterPartition(ctx, change)
-	attrs = append([]any{"topic", p.Topic(), "partition", p.Index(), "change", what, "expected_partition_epoch", change.ExpectedPartitionEpoch}, attrs...)
+	attrs = append([]any{"topic", change.Topic, "partition", change.Partition, "change", what, "expected_partition_epoch", change.ExpectedPartitionEpoch}, attrs...)
 	switch {
 	case err == nil:
 		m.log.Info("replica: partition state changed", append(attrs, "leader", got.Leader, "leader_epoch", got.LeaderEpoch, "partition_epoch", got.PartitionEpoch)...)
-		return true
 	case errors.Is(err, metadata.ErrStaleEpoch):
 		m.log.Debug("replica: partition change was stale; deciding again from the next image", append(attrs, "error", err)...)
 	case m.ctx.Err() != nil:
 	default:
 		m.log.Warn("replica: partition change failed", append(attrs, "error", err)...)
 	}
-	return false
+	return got, err
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik-go/chronik/core/cluster"
@@ -62,6 +64,10 @@ type Manager struct {
 
 	fetchers map[int32]*fetcher // run goroutine only
 	tracks   map[*partition.Partition]*isrTrack
+
+	// draining is set by ControlledShutdown: no more taking leadership
+	// back, no more fetching partitions out of whose ISR this broker is.
+	draining atomic.Bool
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -178,13 +184,19 @@ func (m *Manager) run() {
 }
 
 // assign gives each leader's fetcher the partitions this broker follows
-// under it, starting and stopping fetchers as needed.
+// under it, starting and stopping fetchers as needed. During a controlled
+// shutdown, only the partitions whose ISR includes this broker are
+// fetched: a replica that is going away must not rejoin an ISR.
 func (m *Manager) assign(img *cluster.Image) {
+	draining := m.draining.Load()
 	byLeader := map[int32][]*partition.Partition{}
 	for _, p := range m.parts.Partitions() {
 		st, ok := p.FollowerState()
 		if !ok || !img.IsLive(st.LeaderID) {
 			continue
+		}
+		if draining && !slices.Contains(p.State().ISR, m.brokerID) {
+			continue // the ISR as the replica applied it, not older
 		}
 		byLeader[st.LeaderID] = append(byLeader[st.LeaderID], p)
 	}

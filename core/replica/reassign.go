@@ -38,6 +38,6 @@ func (m *Manager) reassign(img *cluster.Image) {
 		if change.Replicas == nil {
 			what = "reassignment_leader_move"
 		}
-		m.alter(p, change, what, "replicas_from", part.Replicas, "adding", part.Adding, "removing", part.Removing, "replicas_to", change.Replicas, "leader_to", change.Leader, "isr", part.ISR)
+		m.alter(change, what, "replicas_from", part.Replicas, "adding", part.Adding, "removing", part.Removing, "replicas_to", change.Replicas, "leader_to", change.Leader, "isr", part.ISR)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/chronik-go/chronik/core/cluster"
-	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -13,7 +12,8 @@ import (
 // (auto.leader.rebalance.enable), a goroutine of the Manager started by
 // Start when Config.AutoLeaderRebalanceEnable is set: every
 // Config.LeaderImbalanceCheckInterval it runs rebalance on the latest
-// Image. It returns when the Manager closes.
+// Image (not during a controlled shutdown). It returns when the Manager
+// closes.
 func (m *Manager) rebalanceLoop() {
 	defer m.wg.Done()
 	ticker := time.NewTicker(m.cfg.LeaderImbalanceCheckInterval)
@@ -24,7 +24,7 @@ func (m *Manager) rebalanceLoop() {
 			return
 		case <-ticker.C:
 		}
-		if img, _ := m.cl.Current(); img != nil {
+		if img, _ := m.cl.Current(); img != nil && !m.draining.Load() {
 			m.rebalance(img)
 		}
 	}
@@ -46,18 +46,14 @@ func (m *Manager) rebalance(img *cluster.Image) {
 		return
 	}
 	var preferred, notLeading int
-	type move struct {
-		p    *partition.Partition
-		part metadata.Partition
-	}
-	var moves []move
+	var moves []metadata.Partition
 	type tp struct {
 		topic string
 		index int32
 	}
-	open := map[tp]*partition.Partition{}
+	open := map[tp]bool{}
 	for _, p := range m.parts.Partitions() {
-		open[tp{p.Topic(), p.Index()}] = p
+		open[tp{p.Topic(), p.Index()}] = true
 	}
 	// The ratio counts every partition of the image this broker is the
 	// preferred replica of, whether or not its replica is open here yet
@@ -76,8 +72,8 @@ func (m *Manager) rebalance(img *cluster.Image) {
 			if part.Leader == metadata.NoLeader || !img.IsLive(part.Leader) || !slices.Contains(part.ISR, m.brokerID) {
 				continue
 			}
-			if p, ok := open[tp{part.Topic, part.Partition}]; ok {
-				moves = append(moves, move{p, part})
+			if open[tp{part.Topic, part.Partition}] {
+				moves = append(moves, part)
 			}
 		}
 	}
@@ -86,12 +82,11 @@ func (m *Manager) rebalance(img *cluster.Image) {
 	}
 	m.log.Info("replica: leadership imbalance; taking back the partitions this broker is the preferred replica of",
 		"preferred_partitions", preferred, "led_by_others", notLeading, "movable", len(moves), "threshold_percent", m.cfg.LeaderImbalancePerBrokerPercentage)
-	for _, mv := range moves {
+	for _, part := range moves {
 		if m.ctx.Err() != nil {
 			return
 		}
-		part := mv.part
-		m.alter(mv.p, metadata.PartitionChange{
+		m.alter(metadata.PartitionChange{
 			Topic: part.Topic, Partition: part.Partition, ExpectedPartitionEpoch: part.PartitionEpoch,
 			Leader: m.brokerID, ISR: slices.Clone(part.ISR),
 		}, "preferred_leader_election", "old_leader", part.Leader, "old_leader_epoch", part.LeaderEpoch, "isr", part.ISR)

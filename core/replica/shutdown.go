@@ -1,0 +1,269 @@
+package replica
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/plugins/metadata"
+)
+
+// handoffParallelism bounds the AlterPartition calls of one round of a
+// controlled shutdown in flight at once.
+const handoffParallelism = 8
+
+// ShutdownResult is what a controlled shutdown did.
+type ShutdownResult struct {
+	// Moved are the partitions whose leadership moved away from this
+	// broker, as committed (new leader, leader epoch, ISR).
+	Moved []metadata.Partition
+	// Kept counts the partitions this broker still leads because no other
+	// replica is live and in their ISR (nothing else can take them
+	// without losing acknowledged records).
+	Kept int
+	// Left counts the partitions this broker still leads that could have
+	// moved when the bound ran out (or the Manager closed, or this broker
+	// was no longer live in its image).
+	Left int
+	// Elapsed is how long it took.
+	Elapsed time.Duration
+}
+
+// ControlledShutdown moves the leadership of every partition this broker
+// leads to another in-sync replica before the broker goes away (Kafka's
+// controlled shutdown), so that clients see NOT_LEADER_OR_FOLLOWER and a
+// metadata refresh instead of an offline partition until the others
+// notice the broker is gone and elect.
+//
+// For each partition this broker leads in its image whose ISR has another
+// live member, it writes with AlterPartition (compare-and-set on the
+// partition epoch, through the same path as elections and ISR changes) the
+// first other live in-sync replica in assignment order as leader (one that
+// a reassignment in progress keeps, if there is one) and the ISR without
+// this broker; the backend bumps the leader epoch. The new leader was in
+// the ISR, so it holds every record acknowledged with acks=all. A stale
+// change (someone else changed the partition) is decided again from the
+// next image; a failed one is retried; none is forced. Partitions with no
+// other live in-sync replica stay as they are. When the writes are in this
+// broker's image, ControlledShutdown waits for its replicas to apply it:
+// they then refuse produce with NOT_LEADER_OR_FOLLOWER, and no longer
+// serve as leader.
+//
+// From the call on, the Manager stops taking leadership back by preferred
+// leader rebalancing and stops fetching the partitions whose ISR does not
+// include this broker (so that the new leaders do not add it back to the
+// ISR of the partitions it handed over); it keeps fetching the partitions
+// it is still in sync for, so that their acks=all producers are not held
+// up, and it still elects where a leader is gone (and hands such a
+// partition over in the next round).
+//
+// Call it before Close and while this broker's Kafka listener still
+// serves: followers must still fetch from it until the handoff is done.
+// It is bounded by Config.ControlledShutdownTimeout (zero: it does
+// nothing) and by ctx; it does nothing unless the Manager is started and
+// not closed.
+func (m *Manager) ControlledShutdown(ctx context.Context) ShutdownResult {
+	start := time.Now()
+	m.lifeMu.Lock()
+	run := m.started && !m.closed && m.cfg.ControlledShutdownTimeout > 0
+	m.lifeMu.Unlock()
+	if !run {
+		return ShutdownResult{}
+	}
+	m.draining.Store(true)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.ControlledShutdownTimeout)
+	defer cancel()
+	stop := context.AfterFunc(m.ctx, cancel)
+	defer stop()
+
+	var res ShutdownResult
+	moved := map[topicPartition]metadata.Partition{}
+	var last *cluster.Image
+	for round := 0; ; round++ {
+		img, changed := m.cl.Current()
+		if img == nil || !img.IsLive(m.brokerID) {
+			// Without an image, or with this broker no longer live in
+			// it, nothing can be decided: the others elect.
+			res.Left, res.Kept = m.leading(img)
+			break
+		}
+		last = img
+		todo, kept := m.handoffs(img)
+		res.Kept = kept
+		if len(todo) == 0 {
+			break
+		}
+		if round == 0 {
+			m.log.Info("replica: controlled shutdown: moving the leadership of the partitions this broker leads",
+				"partitions", len(todo), "without_other_in_sync_replica", kept, "timeout", m.cfg.ControlledShutdownTimeout)
+		}
+		done := m.writeHandoffs(ctx, todo)
+		for _, p := range done {
+			moved[topicPartition{p.Topic, p.Partition}] = p
+		}
+		if ctx.Err() != nil {
+			res.Left = len(todo) - len(done)
+			break
+		}
+		if len(done) < len(todo) {
+			// Stale or failed: decide again from a newer image, or
+			// after a pause.
+			m.pause(ctx, changed)
+			if ctx.Err() != nil {
+				res.Left = len(todo) - len(done)
+				break
+			}
+		}
+	}
+	if len(moved) > 0 {
+		// The replicas refuse produce once they applied the changes
+		// (cluster.AlterPartition returned once the image had them).
+		img, _ := m.cl.Current()
+		if img != nil && (last == nil || img.Revision() >= last.Revision()) {
+			last = img
+		}
+		if last != nil {
+			if err := m.parts.WaitRevision(ctx, last.Revision()); err != nil {
+				m.log.Warn("replica: controlled shutdown: the replicas have not applied the handoff yet", "revision", int64(last.Revision()), "error", err)
+			}
+		}
+	}
+	for _, p := range moved {
+		res.Moved = append(res.Moved, p)
+	}
+	slices.SortFunc(res.Moved, func(a, b metadata.Partition) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	res.Elapsed = time.Since(start)
+	attrs := []any{"moved", len(res.Moved), "kept_without_other_in_sync_replica", res.Kept, "not_moved_in_time", res.Left, "took", res.Elapsed.Round(time.Millisecond)}
+	if res.Left > 0 {
+		m.log.Warn("replica: controlled shutdown incomplete: the others elect new leaders for the rest once this broker is gone", attrs...)
+	} else {
+		m.log.Info("replica: controlled shutdown done", attrs...)
+	}
+	return res
+}
+
+type topicPartition struct {
+	topic string
+	index int32
+}
+
+// handoff is one partition's leadership move.
+type handoff struct {
+	part   metadata.Partition
+	change metadata.PartitionChange
+}
+
+// handoffs returns the moves of a controlled shutdown from img: one for
+// each partition this broker leads with another live in-sync replica, and
+// how many it leads without one.
+func (m *Manager) handoffs(img *cluster.Image) (todo []handoff, kept int) {
+	for _, name := range img.TopicNames() {
+		t, _ := img.Topic(name)
+		for _, part := range t.Partitions {
+			if part.Leader != m.brokerID {
+				continue
+			}
+			change, ok := handoffChange(img, part, m.brokerID)
+			if !ok {
+				kept++
+				continue
+			}
+			todo = append(todo, handoff{part, change})
+		}
+	}
+	return todo, kept
+}
+
+// leading counts the partitions img names this broker leader of, with and
+// without another live in-sync replica (0, 0 without an image).
+func (m *Manager) leading(img *cluster.Image) (movable, kept int) {
+	if img == nil {
+		return 0, 0
+	}
+	todo, kept := m.handoffs(img)
+	return len(todo), kept
+}
+
+// handoffChange is the change that moves part's leadership from self to
+// the first other replica in assignment order that is live and in the
+// ISR — preferring one a reassignment in progress keeps — with the ISR
+// without self; ok is false when there is none.
+func handoffChange(img *cluster.Image, part metadata.Partition, self int32) (metadata.PartitionChange, bool) {
+	to := metadata.NoLeader
+	for _, id := range part.Replicas {
+		if id == self || !img.IsLive(id) || !slices.Contains(part.ISR, id) {
+			continue
+		}
+		if to == metadata.NoLeader {
+			to = id
+		}
+		if !slices.Contains(part.Removing, id) {
+			to = id
+			break
+		}
+	}
+	if to == metadata.NoLeader {
+		return metadata.PartitionChange{}, false
+	}
+	isr := slices.DeleteFunc(slices.Clone(part.ISR), func(id int32) bool { return id == self })
+	return metadata.PartitionChange{
+		Topic: part.Topic, Partition: part.Partition, ExpectedPartitionEpoch: part.PartitionEpoch,
+		Leader: to, ISR: isr,
+	}, true
+}
+
+// writeHandoffs writes the moves, a few at a time, and returns the
+// partitions whose change committed and is in this broker's image.
+func (m *Manager) writeHandoffs(ctx context.Context, todo []handoff) []metadata.Partition {
+	var (
+		mu   sync.Mutex
+		done []metadata.Partition
+		wg   sync.WaitGroup
+	)
+	next := make(chan handoff)
+	for range min(handoffParallelism, len(todo)) {
+		wg.Go(func() {
+			for h := range next {
+				part := h.part
+				got, err := m.write(ctx, h.change, "controlled_shutdown",
+					"old_leader", part.Leader, "old_leader_epoch", part.LeaderEpoch, "isr_from", part.ISR, "isr_to", h.change.ISR)
+				if err != nil {
+					continue // logged by write; decided again next round
+				}
+				mu.Lock()
+				done = append(done, got)
+				mu.Unlock()
+			}
+		})
+	}
+	for _, h := range todo {
+		select {
+		case next <- h:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(next)
+	wg.Wait()
+	return done
+}
+
+// pause waits for a newer image (changed closed), the retry backoff, or
+// the end of ctx.
+func (m *Manager) pause(ctx context.Context, changed <-chan struct{}) {
+	t := time.NewTimer(m.cfg.RetryBackoff)
+	defer t.Stop()
+	select {
+	case <-changed:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

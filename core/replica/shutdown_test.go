@@ -1,0 +1,310 @@
+package replica_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-go/chronik/core/replica"
+	"github.com/chronik-go/chronik/plugins/metadata"
+)
+
+// ackLog is what an acks=all producer had acknowledged: each record's
+// value by partition and offset.
+type ackLog struct {
+	mu     sync.Mutex
+	at     map[int32]map[int64]string
+	failed []error
+	n      int
+}
+
+func (a *ackLog) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}
+
+// produceSteadily produces to topic with an idempotent acks=all client
+// every 2 ms, recording each acknowledged record's offset, until the test
+// ends or the returned stop is called (which waits for every answer).
+func produceSteadily(t *testing.T, nodes []*node, topic string) (*ackLog, func()) {
+	t.Helper()
+	cl := newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
+	a := &ackLog{at: map[int32]map[int64]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			v := fmt.Sprintf("r%06d", i)
+			cl.Produce(context.Background(), &kgo.Record{Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				if err != nil {
+					a.failed = append(a.failed, err)
+					return
+				}
+				if a.at[r.Partition] == nil {
+					a.at[r.Partition] = map[int64]string{}
+				}
+				a.at[r.Partition][r.Offset] = string(r.Value)
+				a.n++
+			})
+		}
+	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			if err := cl.Flush(testCtx(t, 30*time.Second)); err != nil {
+				t.Errorf("flushing the producer: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return a, stop
+}
+
+// checkAcked checks that nothing failed and that every acknowledged
+// record is read back from the live brokers at its offset.
+func checkAcked(t *testing.T, nodes []*node, topic string, a *ackLog) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.failed) > 0 {
+		t.Fatalf("%d records failed, first: %v", len(a.failed), a.failed[0])
+	}
+	want := map[int32]int{}
+	for p, recs := range a.at {
+		for off := range recs {
+			want[p] = max(want[p], int(off)+1)
+		}
+	}
+	cl := newClient(t, nodes, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	got := map[int32]map[int64]string{}
+	ctx := testCtx(t, 30*time.Second)
+	for {
+		done := true
+		for p, n := range want {
+			if len(got[p]) < n {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consuming %s: read %v records per partition, want up to %v", topic, len(got), want)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if got[r.Partition] == nil {
+				got[r.Partition] = map[int64]string{}
+			}
+			got[r.Partition][r.Offset] = string(r.Value)
+		})
+	}
+	for p, recs := range a.at {
+		for off, v := range recs {
+			if got[p][off] != v {
+				t.Fatalf("%s-%d offset %d: read %q, acknowledged %q", topic, p, off, got[p][off], v)
+			}
+		}
+	}
+}
+
+// TestControlledShutdown: three brokers, an RF=3 topic under a steady
+// acks=all producer and an RF=1 topic. The broker leading partition 0 of
+// the RF=3 topic runs its controlled shutdown while still registered:
+// every RF=3 partition it led moves to the first other in-sync replica in
+// assignment order, with the leader epoch bumped and the ISR without it,
+// and every broker's image shows that while it is still live; it refuses
+// produce with NOT_LEADER_OR_FOLLOWER; its RF=1 partition does not move.
+// Then it stops: the producer never fails and every acknowledged record is
+// read back at its offset.
+func TestControlledShutdown(t *testing.T) {
+	st := newStore(t)
+	nodes := startNodes(t, st, 3, testReplicaConfig(5*time.Second))
+	const topic, single = "handoff", "single"
+	createTopic(t, nodes, topic, 3, 3, nil)
+	createTopic(t, nodes, single, 3, 1, nil)
+	victim := leaderOf(t, nodes, topic, 0)
+	var live []*node
+	for _, n := range nodes {
+		if n != victim {
+			live = append(live, n)
+		}
+	}
+	img := victim.cl.Image()
+	before := map[int32]metadata.Partition{}
+	var singleLed []metadata.Partition
+	for _, name := range []string{topic, single} {
+		tp, _ := img.Topic(name)
+		for _, p := range tp.Partitions {
+			switch {
+			case p.Leader != victim.id:
+			case name == topic:
+				before[p.Partition] = p
+			default:
+				singleLed = append(singleLed, p)
+			}
+		}
+	}
+	if len(singleLed) == 0 {
+		t.Fatalf("broker %d leads no partition of the RF=1 topic: %+v", victim.id, img)
+	}
+
+	acks, stopProducing := produceSteadily(t, nodes, topic)
+	eventually(t, 20*time.Second, "records acknowledged before the shutdown", func() bool { return acks.count() >= 300 })
+	for p := range before {
+		eventually(t, 10*time.Second, "every replica in the ISR", func() bool {
+			before[p], _ = victim.cl.Image().Partition(topic, p)
+			return len(before[p].ISR) == 3
+		})
+	}
+
+	res := victim.rep.ControlledShutdown(context.Background())
+	t.Logf("controlled shutdown of broker %d: moved %d, kept %d, left %d in %v", victim.id, len(res.Moved), res.Kept, res.Left, res.Elapsed)
+	if res.Left != 0 || res.Kept != len(singleLed) || len(res.Moved) != len(before) {
+		t.Fatalf("controlled shutdown = %+v; want the %d RF=3 partitions moved, the %d RF=1 ones kept, none left", res, len(before), len(singleLed))
+	}
+	for _, got := range res.Moved {
+		b := before[got.Partition]
+		var want int32 = -1
+		for _, id := range b.Replicas {
+			if id != victim.id && slices.Contains(b.ISR, id) {
+				want = id
+				break
+			}
+		}
+		wantISR := slices.DeleteFunc(slices.Clone(b.ISR), func(id int32) bool { return id == victim.id })
+		if got.Topic != topic || got.Leader != want || got.LeaderEpoch != b.LeaderEpoch+1 || !slices.Equal(got.ISR, wantISR) {
+			t.Fatalf("moved %+v (before %+v); want leader %d, leader epoch +1, ISR %v", got, b, want, wantISR)
+		}
+	}
+	// The broker is still registered, and every image shows the moves.
+	for _, n := range nodes {
+		eventually(t, 10*time.Second, fmt.Sprintf("broker %d's image showing the moves", n.id), func() bool {
+			img := n.cl.Image()
+			if !img.IsLive(victim.id) {
+				t.Fatalf("broker %d is no longer live in broker %d's image before it stopped", victim.id, n.id)
+			}
+			for _, m := range res.Moved {
+				p, _ := img.Partition(topic, m.Partition)
+				if p.PartitionEpoch < m.PartitionEpoch {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// The former leader no longer acts as leader.
+	vp, _ := victim.parts.Partition(topic, 0)
+	if vp.State().Leader {
+		t.Fatalf("broker %d still leads %s-0 after the handoff", victim.id, topic)
+	}
+	perr := rawProduce(testCtx(t, 10*time.Second), t, newClient(t, nodes), victim, topic, "to-the-former-leader")
+	if !errors.Is(perr, kerr.NotLeaderForPartition) {
+		t.Fatalf("produce to the former leader: %v, want NOT_LEADER_OR_FOLLOWER", perr)
+	}
+	for _, p := range singleLed {
+		now, _ := live[0].cl.Image().Partition(single, p.Partition)
+		if now.Leader != victim.id || now.PartitionEpoch != p.PartitionEpoch {
+			t.Fatalf("RF=1 partition %s-%d changed: %+v, was %+v", single, p.Partition, now, p)
+		}
+	}
+
+	n := acks.count()
+	victim.stop()
+	eventually(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return acks.count() >= n+300 })
+	stopProducing()
+	checkAcked(t, live, topic, acks)
+	for p := range int32(3) {
+		waitReplicasMatch(t, live, topic, p)
+	}
+	t.Logf("%d records acknowledged, every one read back at its offset", acks.count())
+}
+
+// stalledCluster is a replica.Cluster whose AlterPartition never commits:
+// it waits until its context ends (a metadata backend without quorum).
+type stalledCluster struct{ replica.Cluster }
+
+func (stalledCluster) AlterPartition(ctx context.Context, _ metadata.PartitionChange) (metadata.Partition, error) {
+	<-ctx.Done()
+	return metadata.Partition{}, fmt.Errorf("stalled: %w", ctx.Err())
+}
+
+// TestControlledShutdownBounded: when the handoff cannot commit, the
+// controlled shutdown gives up after Config.ControlledShutdownTimeout,
+// reports the partitions it could not move, and changes nothing; with the
+// timeout zero it does nothing at all.
+func TestControlledShutdownBounded(t *testing.T) {
+	st := newStore(t)
+	nodes := startNodes(t, st, 2, testReplicaConfig(5*time.Second))
+	const topic = "bounded"
+	createTopic(t, nodes, topic, 1, 2, nil)
+	victim := leaderOf(t, nodes, topic, 0)
+	all := newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
+	produce(t, all, topic, 20, "before")
+	waitReplicasMatch(t, nodes, topic, 0)
+	before, _ := victim.cl.Image().Partition(topic, 0)
+
+	victim.stopReplication()
+	cfg := victim.rcfg
+	cfg.ControlledShutdownTimeout = 0
+	off, err := replica.New(cfg, victim.cl, victim.parts, victim.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := off.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if res := off.ControlledShutdown(context.Background()); len(res.Moved)+res.Kept+res.Left != 0 {
+		t.Fatalf("controlled shutdown with a zero timeout = %+v, want nothing done", res)
+	}
+	_ = off.Close()
+
+	const bound = 700 * time.Millisecond
+	cfg.ControlledShutdownTimeout = bound
+	stalled, err := replica.New(cfg, stalledCluster{victim.cl}, victim.parts, victim.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim.rep = stalled
+	if err := stalled.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res := stalled.ControlledShutdown(context.Background())
+	took := time.Since(start)
+	t.Logf("stalled controlled shutdown: %+v in %v", res, took)
+	if took < bound || took > bound+time.Second {
+		t.Fatalf("stalled controlled shutdown took %v, want about its %v bound", took, bound)
+	}
+	if len(res.Moved) != 0 || res.Left != 1 {
+		t.Fatalf("stalled controlled shutdown = %+v, want nothing moved and 1 partition left", res)
+	}
+	now, _ := victim.cl.Image().Partition(topic, 0)
+	if now.Leader != victim.id || now.PartitionEpoch != before.PartitionEpoch {
+		t.Fatalf("partition changed by a stalled controlled shutdown: %+v, was %+v", now, before)
+	}
+	vp, _ := victim.parts.Partition(topic, 0)
+	if !vp.State().Leader {
+		t.Fatal("the broker stopped leading although the handoff did not commit")
+	}
+	produce(t, all, topic, 5, "still-led")
+}
