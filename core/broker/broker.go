@@ -39,6 +39,7 @@ type Broker struct {
 	proto   *protocol.Broker
 	server  *server.Server
 
+	closeMu  sync.Mutex // held by Close throughout
 	mu       sync.Mutex
 	started  bool
 	closed   bool
@@ -252,15 +253,34 @@ func (b *Broker) stopHTTP() error {
 	return err
 }
 
-// Close stops the listener, the HTTP port and the cluster loops
-// (unregistering this broker), and waits for all of them.
+// Close shuts the broker down. First a controlled shutdown
+// (replica.Manager.ControlledShutdown, bounded by
+// Config.Replica.ControlledShutdownTimeout): the leadership of every
+// partition this broker leads moves to another in-sync replica while the
+// Kafka listener still serves, so that followers keep fetching from it
+// and clients are redirected rather than left without a leader. Then it
+// stops the listener, the HTTP port, the group coordinator, replication,
+// the partitions and the cluster loops (unregistering this broker), and
+// waits for all of them. Concurrent calls wait for the first.
 func (b *Broker) Close() error {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return nil
 	}
 	b.closed = true
+	repl := b.repl
+	b.mu.Unlock()
+	// Outside mu: the HTTP handlers (readiness, admin) keep answering
+	// during the handoff.
+	if repl != nil {
+		repl.ControlledShutdown(context.Background())
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	var errs []error
 	if b.server != nil {
 		errs = append(errs, b.server.Close())

@@ -1,0 +1,376 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-go/chronik/plugins/memory"
+	"github.com/chronik-go/chronik/plugins/metadata"
+)
+
+// startBrokerOver starts broker id over backend, with its configuration
+// adjusted by adjust (nil: the defaults of startBroker), and waits until
+// it is ready.
+func startBrokerOver(t *testing.T, id int32, backend metadata.Backend, adjust func(*Config)) *Broker {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.BrokerID = id
+	cfg.DataDir = t.TempDir()
+	cfg.Server.ListenAddrs = []string{"127.0.0.1:0"}
+	cfg.HTTPAddr = ""
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	b, err := New(cfg, backend, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// poll polls cond every 20 ms until it holds, failing the test after
+// within.
+func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startCluster starts n brokers over st and waits until each sees them
+// all live and the topics (name: partitions, replication factor) are
+// created and open on their replicas.
+func startCluster(t *testing.T, st *memory.Store, n int, adjust func(*Config), topics map[string][2]int) []*Broker {
+	t.Helper()
+	var bs []*Broker
+	for id := range int32(n) {
+		bs = append(bs, startBrokerOver(t, id+1, st.Node(fmt.Sprintf("b%d", id+1)), adjust))
+	}
+	for _, b := range bs {
+		poll(t, 10*time.Second, "every broker live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == n })
+	}
+	adm := kadm.NewClient(newKafkaClient(t, bs))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, shape := range topics {
+		resp, err := adm.CreateTopic(ctx, int32(shape[0]), int16(shape[1]), nil, name)
+		if err != nil || resp.Err != nil {
+			t.Fatalf("CreateTopic %s: %v %v", name, err, resp.Err)
+		}
+		for _, b := range bs {
+			poll(t, 10*time.Second, "replicas open", func() bool {
+				tp, ok := b.Cluster().Image().Topic(name)
+				if !ok {
+					return false
+				}
+				for _, p := range tp.Partitions {
+					if _, ok := b.parts.Partition(name, p.Partition); slices.Contains(p.Replicas, b.cfg.BrokerID) && !ok {
+						return false
+					}
+				}
+				return true
+			})
+		}
+	}
+	return bs
+}
+
+func newKafkaClient(t *testing.T, bs []*Broker, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	var seeds []string
+	for _, b := range bs {
+		seeds = append(seeds, b.Addr())
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(50 * time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond })}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// TestCloseHandsOffLeadership: three brokers, an RF=3 topic under a steady
+// idempotent acks=all producer, and an RF=1 topic. Closing the broker that
+// leads RF=3 partition 0 first moves the leadership of every RF=3
+// partition it leads to another in-sync replica: the backend's history
+// (watched from before the Close) has each move, with the ISR without it,
+// before the broker's unregistration; its RF=1 partition is not touched.
+// The producer never fails and every acknowledged record is read back
+// from the others at its offset.
+func TestCloseHandsOffLeadership(t *testing.T) {
+	st := newStore(t)
+	const topic, single = "handoff", "single"
+	bs := startCluster(t, st, 3, nil, map[string][2]int{topic: {3, 3}, single: {3, 1}})
+	img := bs[0].Cluster().Image()
+	p0, _ := img.Partition(topic, 0)
+	var victim *Broker
+	var live []*Broker
+	for _, b := range bs {
+		if b.cfg.BrokerID == p0.Leader {
+			victim = b
+		} else {
+			live = append(live, b)
+		}
+	}
+	vid := victim.cfg.BrokerID
+
+	// The producer, recording each acknowledged record's offset.
+	prod := newKafkaClient(t, bs, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
+	var mu sync.Mutex
+	acked := map[int32]map[int64]string{}
+	var failed []error
+	n := 0
+	count := func() int { mu.Lock(); defer mu.Unlock(); return n }
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			v := fmt.Sprintf("r%06d", i)
+			prod.Produce(context.Background(), &kgo.Record{Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed = append(failed, err)
+					return
+				}
+				if acked[r.Partition] == nil {
+					acked[r.Partition] = map[int64]string{}
+				}
+				acked[r.Partition][r.Offset] = v
+				n++
+			})
+		}
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	poll(t, 20*time.Second, "records acknowledged before the Close", func() bool { return count() >= 300 })
+	led := map[int32]metadata.Partition{} // RF=3 partitions the victim leads
+	var singleLed []metadata.Partition
+	poll(t, 10*time.Second, "every replica in the ISR", func() bool {
+		img := victim.Cluster().Image()
+		clear(led)
+		singleLed = singleLed[:0]
+		for _, name := range []string{topic, single} {
+			tp, _ := img.Topic(name)
+			for _, p := range tp.Partitions {
+				switch {
+				case p.Leader != vid:
+				case name == single:
+					singleLed = append(singleLed, p)
+				case len(p.ISR) != 3:
+					return false
+				default:
+					led[p.Partition] = p
+				}
+			}
+		}
+		return true
+	})
+	if len(singleLed) == 0 {
+		t.Fatalf("broker %d leads no partition of the RF=1 topic", vid)
+	}
+
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	events, err := st.Node("watch").Watch(wctx, st.Revision())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := victim.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	took := time.Since(start)
+
+	// The backend's history: the moves, then the unregistration.
+	moved := map[int32]metadata.Partition{}
+	var unregistered metadata.Revision
+	for unregistered == 0 {
+		var batch metadata.WatchBatch
+		select {
+		case batch = <-events:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("broker %d's unregistration not in the backend's history", vid)
+		}
+		if batch.Err != nil {
+			t.Fatal(batch.Err)
+		}
+		for _, e := range batch.Events {
+			switch {
+			case e.Type == metadata.EventBrokerUnregistered && e.BrokerID == vid:
+				unregistered = batch.Revision
+			case e.Type == metadata.EventPartitionChanged && e.Partition.Topic == single:
+				for _, p := range singleLed {
+					if p.Partition == e.Partition.Partition {
+						t.Fatalf("the RF=1 partition led by the closing broker changed: %+v", e.Partition)
+					}
+				}
+			case e.Type == metadata.EventPartitionChanged && e.Partition.Topic == topic:
+				if _, ok := led[e.Partition.Partition]; ok && e.Partition.Leader != vid {
+					if _, seen := moved[e.Partition.Partition]; !seen {
+						moved[e.Partition.Partition] = e.Partition
+					}
+				}
+			}
+		}
+	}
+	for idx, before := range led {
+		got, ok := moved[idx]
+		if !ok {
+			t.Fatalf("%s-%d (led by %d, ISR %v) did not move before broker %d unregistered", topic, idx, vid, before.ISR, vid)
+		}
+		var want int32 = -1
+		for _, id := range before.Replicas {
+			if id != vid {
+				want = id
+				break
+			}
+		}
+		wantISR := slices.DeleteFunc(slices.Clone(before.ISR), func(id int32) bool { return id == vid })
+		if got.Leader != want || got.LeaderEpoch != before.LeaderEpoch+1 || !slices.Equal(got.ISR, wantISR) {
+			t.Fatalf("%s-%d moved to %+v (before %+v); want leader %d, leader epoch +1, ISR %v", topic, idx, got, before, want, wantISR)
+		}
+	}
+	t.Logf("Close of broker %d took %v; %d partitions moved before it unregistered (revision %d)", vid, took, len(moved), unregistered)
+
+	n0 := count()
+	poll(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return count() >= n0+300 })
+	stop()
+	wg.Wait()
+	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer fcancel()
+	if err := prod.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failed) > 0 {
+		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
+	}
+	want := 0
+	for _, recs := range acked {
+		want += len(recs)
+	}
+	cons := newKafkaClient(t, live, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	got := map[int32]map[int64]string{}
+	read := 0
+	for read < want {
+		fs := cons.PollFetches(fctx)
+		if fctx.Err() != nil {
+			t.Fatalf("read %d of the %d acknowledged records", read, want)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if got[r.Partition] == nil {
+				got[r.Partition] = map[int64]string{}
+			}
+			if _, dup := got[r.Partition][r.Offset]; !dup {
+				read++
+			}
+			got[r.Partition][r.Offset] = string(r.Value)
+		})
+	}
+	for p, recs := range acked {
+		for off, v := range recs {
+			if got[p][off] != v {
+				t.Fatalf("%s-%d offset %d: read %q, acknowledged %q", topic, p, off, got[p][off], v)
+			}
+		}
+	}
+	t.Logf("%d records acknowledged, each read back at its offset", want)
+}
+
+// stallingBackend is a metadata backend whose AlterPartition, once stall
+// is set, never commits: it waits for its context to end (a backend that
+// lost its quorum).
+type stallingBackend struct {
+	metadata.Backend
+	stall   atomic.Bool
+	stalled atomic.Int32 // AlterPartition calls that stalled
+}
+
+func (s *stallingBackend) AlterPartition(ctx context.Context, ch metadata.PartitionChange) (metadata.Partition, error) {
+	if !s.stall.Load() {
+		return s.Backend.AlterPartition(ctx, ch)
+	}
+	s.stalled.Add(1)
+	<-ctx.Done()
+	return metadata.Partition{}, fmt.Errorf("stalled: %w", ctx.Err())
+}
+
+// TestCloseBoundedWhenHandoffStalls: a broker whose backend cannot commit
+// the handoff still closes within its controlled shutdown timeout (plus
+// the rest of the shutdown); the partition stays with it until it is gone,
+// and then the other replica takes over.
+func TestCloseBoundedWhenHandoffStalls(t *testing.T) {
+	st := newStore(t)
+	const bound = time.Second
+	var bs []*Broker
+	var backends []*stallingBackend
+	for id := int32(1); id <= 2; id++ {
+		sb := &stallingBackend{Backend: st.Node(fmt.Sprintf("b%d", id))}
+		backends = append(backends, sb)
+		bs = append(bs, startBrokerOver(t, id, sb, func(c *Config) { c.Replica.ControlledShutdownTimeout = bound }))
+	}
+	for _, b := range bs {
+		poll(t, 10*time.Second, "both brokers live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == 2 })
+	}
+	const topic = "stalled"
+	adm := kadm.NewClient(newKafkaClient(t, bs))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if resp, err := adm.CreateTopic(ctx, 1, 2, nil, topic); err != nil || resp.Err != nil {
+		t.Fatalf("CreateTopic: %v %v", err, resp.Err)
+	}
+	var before metadata.Partition
+	poll(t, 10*time.Second, "both replicas in the ISR", func() bool {
+		before, _ = bs[0].Cluster().Image().Partition(topic, 0)
+		return len(before.ISR) == 2
+	})
+	vi := slices.IndexFunc(bs, func(b *Broker) bool { return b.cfg.BrokerID == before.Leader })
+	victim, other := bs[vi], bs[1-vi]
+
+	backends[vi].stall.Store(true)
+	start := time.Now()
+	_ = victim.Close()
+	took := time.Since(start)
+	t.Logf("Close with a stalled handoff took %v (bound %v)", took, bound)
+	if took < bound || took > bound+3*time.Second {
+		t.Fatalf("Close took %v; want its %v bound, plus at most 3 s for the rest", took, bound)
+	}
+	if n := backends[vi].stalled.Load(); n == 0 {
+		t.Fatal("Close never tried to hand the partition over")
+	}
+	poll(t, 20*time.Second, "the other replica leading once the broker is gone", func() bool {
+		p, _ := other.Cluster().Image().Partition(topic, 0)
+		return p.Leader == other.cfg.BrokerID
+	})
+}
