@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -25,9 +26,9 @@ type ShutdownResult struct {
 	// replica is live and in their ISR (nothing else can take them
 	// without losing acknowledged records).
 	Kept int
-	// Left counts the partitions this broker still leads that could have
-	// moved when the bound ran out (or the Manager closed, or this broker
-	// was no longer live in its image).
+	// Left counts the partitions this broker still leads, with another
+	// live in-sync replica, when the bound ran out (or the Manager closed,
+	// or this broker was no longer live in its image).
 	Left int
 	// Elapsed is how long it took.
 	Elapsed time.Duration
@@ -41,17 +42,20 @@ type ShutdownResult struct {
 //
 // For each partition this broker leads in its image whose ISR has another
 // live member, it writes with AlterPartition (compare-and-set on the
-// partition epoch, through the same path as elections and ISR changes) the
-// first other live in-sync replica in assignment order as leader (one that
-// a reassignment in progress keeps, if there is one) and the ISR without
-// this broker; the backend bumps the leader epoch. The new leader was in
-// the ISR, so it holds every record acknowledged with acks=all. A stale
-// change (someone else changed the partition) is decided again from the
-// next image; a failed one is retried; none is forced. Partitions with no
-// other live in-sync replica stay as they are. When the writes are in this
-// broker's image, ControlledShutdown waits for its replicas to apply it:
-// they then refuse produce with NOT_LEADER_OR_FOLLOWER, and no longer
-// serve as leader.
+// partition epoch its replica applied, through the same path as elections
+// and ISR changes) the first other live in-sync replica in assignment
+// order that has fetched up to the high watermark (preferring one that a
+// reassignment in progress keeps) as leader, and the ISR without this
+// broker; the backend bumps the leader epoch. That replica holds every
+// record acknowledged so far, and no record is acknowledged without it
+// until the change, so nothing acknowledged is lost. A stale change
+// (someone else changed the partition) is decided again from the next
+// image; a failed one is retried; none is forced; a partition whose other
+// in-sync replicas have not fetched up to the high watermark yet waits
+// for them. Partitions with no other live in-sync replica stay as they
+// are. When the writes are in this broker's image, ControlledShutdown
+// waits for its replicas to apply it: they then refuse produce with
+// NOT_LEADER_OR_FOLLOWER, and no longer serve as leader.
 //
 // From the call on, the Manager stops taking leadership back by preferred
 // leader rebalancing and stops fetching the partitions whose ISR does not
@@ -88,35 +92,39 @@ func (m *Manager) ControlledShutdown(ctx context.Context) ShutdownResult {
 		if img == nil || !img.IsLive(m.brokerID) {
 			// Without an image, or with this broker no longer live in
 			// it, nothing can be decided: the others elect.
-			res.Left, res.Kept = m.leading(img)
+			if img != nil {
+				pl := m.handoffs(img)
+				res.Left, res.Kept = len(pl.todo)+pl.wait, pl.kept
+			}
 			break
 		}
 		last = img
-		todo, kept := m.handoffs(img)
-		res.Kept = kept
-		if len(todo) == 0 {
+		// Decide from the replicas' state as of this image.
+		if err := m.parts.WaitRevision(ctx, img.Revision()); err != nil && ctx.Err() == nil {
+			m.log.Debug("replica: controlled shutdown: partitions have not applied the image yet", "revision", int64(img.Revision()), "error", err)
+		}
+		pl := m.handoffs(img)
+		res.Kept = pl.kept
+		if len(pl.todo)+pl.wait == 0 {
 			break
 		}
 		if round == 0 {
 			m.log.Info("replica: controlled shutdown: moving the leadership of the partitions this broker leads",
-				"partitions", len(todo), "without_other_in_sync_replica", kept, "timeout", m.cfg.ControlledShutdownTimeout)
+				"partitions", len(pl.todo)+pl.wait, "without_other_in_sync_replica", pl.kept, "timeout", m.cfg.ControlledShutdownTimeout)
 		}
-		done := m.writeHandoffs(ctx, todo)
+		done := m.writeHandoffs(ctx, pl.todo)
 		for _, p := range done {
 			moved[topicPartition{p.Topic, p.Partition}] = p
 		}
-		if ctx.Err() != nil {
-			res.Left = len(todo) - len(done)
-			break
-		}
-		if len(done) < len(todo) {
-			// Stale or failed: decide again from a newer image, or
-			// after a pause.
+		left := len(pl.todo) + pl.wait - len(done)
+		if left > 0 && ctx.Err() == nil {
+			// Stale, failed or waiting: decide again from a newer
+			// image, or after a pause.
 			m.pause(ctx, changed)
-			if ctx.Err() != nil {
-				res.Left = len(todo) - len(done)
-				break
-			}
+		}
+		if ctx.Err() != nil {
+			res.Left = left
+			break
 		}
 	}
 	if len(moved) > 0 {
@@ -155,49 +163,84 @@ type topicPartition struct {
 
 // handoff is one partition's leadership move.
 type handoff struct {
-	part   metadata.Partition
+	part   metadata.Partition // as in the image
 	change metadata.PartitionChange
 }
 
-// handoffs returns the moves of a controlled shutdown from img: one for
-// each partition this broker leads with another live in-sync replica, and
-// how many it leads without one.
-func (m *Manager) handoffs(img *cluster.Image) (todo []handoff, kept int) {
+// plan is one round of a controlled shutdown, decided from an image and
+// the replicas' applied state.
+type plan struct {
+	todo []handoff
+	// wait counts partitions this broker leads with another live
+	// in-sync replica that cannot take over yet: the replica has not
+	// applied the image's leadership, or no such replica has been seen
+	// to hold every acknowledged record.
+	wait int
+	// kept counts partitions this broker leads without another live
+	// in-sync replica.
+	kept int
+}
+
+// handoffs decides a round: for each partition img names this broker
+// leader of, the move (handoffChange), a wait, or none possible.
+func (m *Manager) handoffs(img *cluster.Image) plan {
+	local := map[topicPartition]*partition.Partition{}
+	for _, p := range m.parts.Partitions() {
+		local[topicPartition{p.Topic(), p.Index()}] = p
+	}
+	var pl plan
 	for _, name := range img.TopicNames() {
 		t, _ := img.Topic(name)
 		for _, part := range t.Partitions {
 			if part.Leader != m.brokerID {
 				continue
 			}
-			change, ok := handoffChange(img, part, m.brokerID)
-			if !ok {
-				kept++
+			if !slices.ContainsFunc(part.ISR, func(id int32) bool { return id != m.brokerID && img.IsLive(id) }) {
+				pl.kept++
 				continue
 			}
-			todo = append(todo, handoff{part, change})
+			p := local[topicPartition{part.Topic, part.Partition}]
+			var ls partition.LeaderState
+			ok := p != nil
+			if ok {
+				ls, ok = p.LeaderState()
+			}
+			if !ok || ls.PartitionEpoch != part.PartitionEpoch {
+				pl.wait++ // the replica has not applied this image yet
+				continue
+			}
+			change, ok := handoffChange(img, part, ls, m.brokerID)
+			if !ok {
+				pl.wait++
+				continue
+			}
+			pl.todo = append(pl.todo, handoff{part, change})
 		}
 	}
-	return todo, kept
+	return pl
 }
 
-// leading counts the partitions img names this broker leader of, with and
-// without another live in-sync replica (0, 0 without an image).
-func (m *Manager) leading(img *cluster.Image) (movable, kept int) {
-	if img == nil {
-		return 0, 0
-	}
-	todo, kept := m.handoffs(img)
-	return len(todo), kept
-}
-
-// handoffChange is the change that moves part's leadership from self to
-// the first other replica in assignment order that is live and in the
-// ISR — preferring one a reassignment in progress keeps — with the ISR
-// without self; ok is false when there is none.
-func handoffChange(img *cluster.Image, part metadata.Partition, self int32) (metadata.PartitionChange, bool) {
+// handoffChange is the change that moves the leadership of part (led by
+// self, whose replica's leader state is ls, applied from part's partition
+// epoch) to the first other replica in assignment order that is live, in
+// the ISR, and known to hold every acknowledged record — its last fetch
+// reached the high watermark — preferring one that a reassignment in
+// progress keeps; the new ISR is the ISR without self. ok is false when
+// there is none.
+//
+// The ISR and the fetch offsets are the replica's, as its high watermark
+// uses them: a member of the ISR that fetched up to the high watermark has
+// every record acknowledged so far, and no record is acknowledged from now
+// on without it. (A replica added to the ISR recently may not have the
+// records acknowledged just before its addition was applied; the check on
+// its fetch offset covers that.)
+func handoffChange(img *cluster.Image, part metadata.Partition, ls partition.LeaderState, self int32) (metadata.PartitionChange, bool) {
 	to := metadata.NoLeader
-	for _, id := range part.Replicas {
-		if id == self || !img.IsLive(id) || !slices.Contains(part.ISR, id) {
+	for _, id := range ls.Replicas {
+		if id == self || !img.IsLive(id) || !slices.Contains(ls.ISR, id) {
+			continue
+		}
+		if leo, fetched := ls.FollowerEndOffsets[id]; !fetched || leo < ls.HighWatermark {
 			continue
 		}
 		if to == metadata.NoLeader {
@@ -211,9 +254,9 @@ func handoffChange(img *cluster.Image, part metadata.Partition, self int32) (met
 	if to == metadata.NoLeader {
 		return metadata.PartitionChange{}, false
 	}
-	isr := slices.DeleteFunc(slices.Clone(part.ISR), func(id int32) bool { return id == self })
+	isr := slices.DeleteFunc(slices.Clone(ls.ISR), func(id int32) bool { return id == self })
 	return metadata.PartitionChange{
-		Topic: part.Topic, Partition: part.Partition, ExpectedPartitionEpoch: part.PartitionEpoch,
+		Topic: part.Topic, Partition: part.Partition, ExpectedPartitionEpoch: ls.PartitionEpoch,
 		Leader: to, ISR: isr,
 	}, true
 }

@@ -308,3 +308,46 @@ func TestControlledShutdownBounded(t *testing.T) {
 	}
 	produce(t, all, topic, 5, "still-led")
 }
+
+// TestControlledShutdownPicksCaughtUpReplica: the first other in-sync
+// replica in assignment order has not fetched anything (its replication is
+// stopped), the next one has every record: leadership goes to the second,
+// which serves every record once the first replicates again.
+func TestControlledShutdownPicksCaughtUpReplica(t *testing.T) {
+	st := newStore(t)
+	nodes := startNodes(t, st, 3, testReplicaConfig(30*time.Second))
+	behind := nodes[1]
+	behind.stopReplication()
+	const topic = "caught-up"
+	createAssigned(t, nodes, topic, []int32{1, 2, 3})
+	leader := nodes[0]
+	if p, _ := leader.cl.Image().Partition(topic, 0); p.Leader != 1 || !slices.Equal(p.ISR, []int32{1, 2, 3}) {
+		t.Fatalf("partition %+v; want leader 1, ISR [1 2 3]", p)
+	}
+	// acks=1: broker 2 never fetches, so the high watermark cannot move.
+	one := newClient(t, nodes, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.DefaultProduceTopic(topic))
+	produce(t, one, topic, 10, "leader-ack")
+	eventually(t, 10*time.Second, "broker 3 replicating the records", func() bool {
+		p, _ := nodes[2].parts.Partition(topic, 0)
+		return p.LogEndOffset() == 10
+	})
+	eventually(t, 10*time.Second, "broker 3's fetch at the leader's end", func() bool {
+		p, _ := leader.parts.Partition(topic, 0)
+		ls, ok := p.LeaderState()
+		return ok && ls.FollowerEndOffsets[3] == 10
+	})
+
+	res := leader.rep.ControlledShutdown(context.Background())
+	if len(res.Moved) != 1 || res.Left != 0 {
+		t.Fatalf("controlled shutdown = %+v; want the partition moved", res)
+	}
+	if got := res.Moved[0]; got.Leader != 3 || !slices.Equal(got.ISR, []int32{2, 3}) {
+		t.Fatalf("moved to %+v; want leader 3 (broker 2 never fetched), ISR [2 3]", got)
+	}
+	leader.stop()
+	behind.startReplication(t)
+	got := consumeAll(t, nodes, topic, map[int32]int{0: 10})
+	if len(got[0]) != 10 {
+		t.Fatalf("read %d records from the new leader, want the 10 produced", len(got[0]))
+	}
+}
