@@ -87,6 +87,10 @@ type Config struct {
 	AutoLeaderRebalance          bool          `mapstructure:"auto-leader-rebalance"`
 	LeaderImbalanceCheckInterval time.Duration `mapstructure:"leader-imbalance.check-interval"`
 	LeaderImbalancePercentage    int           `mapstructure:"leader-imbalance.per-broker-percentage"`
+	// ControlledShutdownTimeout bounds the controlled shutdown on SIGTERM
+	// or SIGINT: moving the leadership of the partitions this broker
+	// leads to other in-sync replicas before it goes away (0: off).
+	ControlledShutdownTimeout time.Duration `mapstructure:"controlled-shutdown.timeout"`
 
 	// SessionTimeout is the broker session timeout of the backend.
 	SessionTimeout time.Duration `mapstructure:"metadata.session-timeout"`
@@ -136,6 +140,7 @@ func DefaultConfig() Config {
 		AutoLeaderRebalance:           rd.AutoLeaderRebalanceEnable,
 		LeaderImbalanceCheckInterval:  rd.LeaderImbalanceCheckInterval,
 		LeaderImbalancePercentage:     rd.LeaderImbalancePerBrokerPercentage,
+		ControlledShutdownTimeout:     rd.ControlledShutdownTimeout,
 	}
 }
 
@@ -215,6 +220,7 @@ func (c Config) replicaConfig() replica.Config {
 	r.AutoLeaderRebalanceEnable = c.AutoLeaderRebalance
 	r.LeaderImbalanceCheckInterval = c.LeaderImbalanceCheckInterval
 	r.LeaderImbalancePerBrokerPercentage = c.LeaderImbalancePercentage
+	r.ControlledShutdownTimeout = c.ControlledShutdownTimeout
 	return r
 }
 
@@ -256,6 +262,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.Bool("auto-leader-rebalance", d.AutoLeaderRebalance, "move leadership back to preferred replicas when brokers are imbalanced (auto.leader.rebalance.enable)")
 	fs.Duration("leader-imbalance.check-interval", d.LeaderImbalanceCheckInterval, "how often leadership imbalance is checked")
 	fs.Int("leader-imbalance.per-broker-percentage", d.LeaderImbalancePercentage, "imbalance (share of a broker's preferred partitions led elsewhere) that triggers a rebalance")
+	fs.Duration("controlled-shutdown.timeout", d.ControlledShutdownTimeout, "on shutdown, how long to spend moving the leadership of this broker's partitions to other in-sync replicas first (0: off)")
 	fs.Duration("metadata.session-timeout", d.SessionTimeout, "broker session timeout (default 6s)")
 	fs.String("metadata.address", d.MetadataAddress, "this node's advertised address for metadata cluster traffic (Raft)")
 	fs.String("metadata.peers", d.MetadataPeers, "metadata cluster members id@host:port,... (default: this node alone)")
@@ -272,6 +279,7 @@ var configKeys = []string{"config", "metadata", "plugin-dir", "data-dir", "log-l
 	"offsets.topic.partitions", "offsets.topic.replication-factor", "offsets.retention",
 	"group.initial-rebalance-delay", "group.min-session-timeout", "group.max-session-timeout", "replica.lag-time-max",
 	"auto-leader-rebalance", "leader-imbalance.check-interval", "leader-imbalance.per-broker-percentage",
+	"controlled-shutdown.timeout",
 	"metadata.session-timeout",
 	"metadata.address", "metadata.peers", "metadata.raft.bind",
 	"metadata.etcd.endpoints", "metadata.etcd.prefix", "metadata.set"}

@@ -6,6 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/chronik-go/chronik/core/replica"
 )
 
 // runChronik runs the root command with args and returns stdout and the error.
@@ -100,6 +105,7 @@ func TestConfigErrors(t *testing.T) {
 		{"zero offsets partitions", []string{"--offsets.topic.partitions", "0"}, "offsets topic partitions 0"},
 		{"zero replica lag", []string{"--replica.lag-time-max", "0s"}, "replica lag time max"},
 		{"imbalance over 100%", []string{"--leader-imbalance.per-broker-percentage", "101"}, "replication settings"},
+		{"negative controlled shutdown timeout", []string{"--controlled-shutdown.timeout", "-1s"}, "controlled shutdown timeout -1s is negative"},
 		{"session bounds reversed", []string{"--group.min-session-timeout", "1m", "--group.max-session-timeout", "10s"}, "session timeout bounds"},
 	}
 	for _, tt := range tests {
@@ -119,5 +125,45 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(out, "chronik ") || !strings.Contains(out, "go1.") {
 		t.Fatalf("version output %q", out)
+	}
+}
+
+// TestControlledShutdownTimeout: --controlled-shutdown.timeout (or
+// CHRONIK_CONTROLLED_SHUTDOWN_TIMEOUT) reaches the broker's replica
+// configuration, which core/broker's Close (run on SIGTERM) uses; the
+// default is the replica package's.
+func TestControlledShutdownTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  string
+		args []string
+		want time.Duration
+	}{
+		{"default", "", nil, replica.DefaultControlledShutdownTimeout},
+		{"flag", "", []string{"--controlled-shutdown.timeout", "2s"}, 2 * time.Second},
+		{"off", "", []string{"--controlled-shutdown.timeout", "0s"}, 0},
+		{"env", "750ms", nil, 750 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("CHRONIK_CONTROLLED_SHUTDOWN_TIMEOUT", tt.env)
+			}
+			fs := pflag.NewFlagSet("chronik", pflag.ContinueOnError)
+			addConfigFlags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := loadConfig(fs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bcfg, _, err := brokerConfigs(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bcfg.Replica.ControlledShutdownTimeout; got != tt.want {
+				t.Fatalf("broker's controlled shutdown timeout = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
