@@ -114,9 +114,10 @@ func newKafkaClient(t *testing.T, bs []*Broker, opts ...kgo.Opt) *kgo.Client {
 // TestCloseHandsOffLeadership: three brokers, an RF=3 topic under a steady
 // idempotent acks=all producer, and an RF=1 topic. Closing the broker that
 // leads RF=3 partition 0 first moves the leadership of every RF=3
-// partition it leads to another in-sync replica: the backend's history
-// (watched from before the Close) has each move, with the ISR without it,
-// before the broker's unregistration; its RF=1 partition is not touched.
+// partition it leads to another in-sync replica and leaves the ISR of
+// those it follows: the backend's history (watched from before the Close)
+// has each move, with the ISR without it, and each ISR change, before the
+// broker's unregistration; its RF=1 partition is not touched.
 // The producer never fails and every acknowledged record is read back
 // from the others at its offset.
 func TestCloseHandsOffLeadership(t *testing.T) {
@@ -141,6 +142,7 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 	var mu sync.Mutex
 	acked := map[int32]map[int64]string{}
 	var failed []error
+	var ackTimes []time.Time
 	n := 0
 	count := func() int { mu.Lock(); defer mu.Unlock(); return n }
 	ctx, stop := context.WithCancel(context.Background())
@@ -167,29 +169,35 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 				}
 				acked[r.Partition][r.Offset] = v
 				n++
+				ackTimes = append(ackTimes, time.Now())
 			})
 		}
 	})
 	t.Cleanup(func() { stop(); wg.Wait() })
 
 	poll(t, 20*time.Second, "records acknowledged before the Close", func() bool { return count() >= 300 })
-	led := map[int32]metadata.Partition{} // RF=3 partitions the victim leads
+	led := map[int32]metadata.Partition{}      // RF=3 partitions the victim leads
+	followed := map[int32]metadata.Partition{} // and follows
 	var singleLed []metadata.Partition
 	poll(t, 10*time.Second, "every replica in the ISR", func() bool {
 		img := victim.Cluster().Image()
 		clear(led)
+		clear(followed)
 		singleLed = singleLed[:0]
 		for _, name := range []string{topic, single} {
 			tp, _ := img.Topic(name)
 			for _, p := range tp.Partitions {
 				switch {
-				case p.Leader != vid:
 				case name == single:
-					singleLed = append(singleLed, p)
+					if p.Leader == vid {
+						singleLed = append(singleLed, p)
+					}
 				case len(p.ISR) != 3:
 					return false
-				default:
+				case p.Leader == vid:
 					led[p.Partition] = p
+				default:
+					followed[p.Partition] = p
 				}
 			}
 		}
@@ -213,6 +221,7 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 
 	// The backend's history: the moves, then the unregistration.
 	moved := map[int32]metadata.Partition{}
+	leftISR := map[int32]metadata.Partition{}
 	var unregistered metadata.Revision
 	for unregistered == 0 {
 		var batch metadata.WatchBatch
@@ -235,9 +244,15 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 					}
 				}
 			case e.Type == metadata.EventPartitionChanged && e.Partition.Topic == topic:
-				if _, ok := led[e.Partition.Partition]; ok && e.Partition.Leader != vid {
-					if _, seen := moved[e.Partition.Partition]; !seen {
-						moved[e.Partition.Partition] = e.Partition
+				idx := e.Partition.Partition
+				if _, ok := led[idx]; ok && e.Partition.Leader != vid {
+					if _, seen := moved[idx]; !seen {
+						moved[idx] = e.Partition
+					}
+				}
+				if _, ok := followed[idx]; ok && !slices.Contains(e.Partition.ISR, vid) {
+					if _, seen := leftISR[idx]; !seen {
+						leftISR[idx] = e.Partition
 					}
 				}
 			}
@@ -260,7 +275,14 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 			t.Fatalf("%s-%d moved to %+v (before %+v); want leader %d, leader epoch +1, ISR %v", topic, idx, got, before, want, wantISR)
 		}
 	}
-	t.Logf("Close of broker %d took %v; %d partitions moved before it unregistered (revision %d)", vid, took, len(moved), unregistered)
+	for idx, before := range followed {
+		got, ok := leftISR[idx]
+		wantISR := slices.DeleteFunc(slices.Clone(before.ISR), func(id int32) bool { return id == vid })
+		if !ok || got.Leader != before.Leader || got.LeaderEpoch != before.LeaderEpoch || !slices.Equal(got.ISR, wantISR) {
+			t.Fatalf("%s-%d (followed by %d, %+v): before broker %d unregistered, %+v; want the ISR %v under the same leader", topic, idx, vid, before, vid, got, wantISR)
+		}
+	}
+	t.Logf("Close of broker %d took %v; %d partitions moved and %d ISRs left before it unregistered (revision %d)", vid, took, len(moved), len(leftISR), unregistered)
 
 	n0 := count()
 	poll(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return count() >= n0+300 })
@@ -273,6 +295,13 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	var gap time.Duration // the longest time without an acknowledgement across the Close
+	for i := 1; i < len(ackTimes); i++ {
+		if ackTimes[i].After(start) && ackTimes[i-1].Before(start.Add(took)) {
+			gap = max(gap, ackTimes[i].Sub(ackTimes[i-1]))
+		}
+	}
+	t.Logf("longest time without an acknowledgement across the Close: %v", gap.Round(time.Millisecond))
 	if len(failed) > 0 {
 		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
 	}

@@ -69,10 +69,13 @@
 // Before a broker closes (core/broker's Close, while its Kafka listener
 // still serves), Manager.ControlledShutdown moves the leadership of every
 // partition it leads whose ISR has another live member to the first such
-// replica in assignment order, with AlterPartition (leader epoch + 1, ISR
-// without this broker), and waits until its replicas applied it: clients
-// get NOT_LEADER_OR_FOLLOWER and refresh their metadata instead of finding
-// the partition without a leader until the others notice the broker is
-// gone. Partitions without another live in-sync replica stay. It is
-// bounded by Config.ControlledShutdownTimeout (zero disables it).
+// replica in assignment order that has fetched up to the high watermark,
+// with AlterPartition (leader epoch + 1, ISR without this broker), takes
+// this broker out of the ISR of the partitions it follows, and waits until
+// its replicas applied that: clients get NOT_LEADER_OR_FOLLOWER and
+// refresh their metadata instead of finding the partition without a leader
+// until the others notice the broker is gone, and acks=all producers are
+// not held up by a follower that is gone. Partitions without another live
+// in-sync replica stay. It is bounded by Config.ControlledShutdownTimeout
+// (zero disables it).
 package replica

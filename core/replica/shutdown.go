@@ -22,23 +22,29 @@ type ShutdownResult struct {
 	// Moved are the partitions whose leadership moved away from this
 	// broker, as committed (new leader, leader epoch, ISR).
 	Moved []metadata.Partition
+	// LeftISR are the partitions this broker follows whose ISR it left,
+	// as committed.
+	LeftISR []metadata.Partition
 	// Kept counts the partitions this broker still leads because no other
 	// replica is live and in their ISR (nothing else can take them
 	// without losing acknowledged records).
 	Kept int
-	// Left counts the partitions this broker still leads, with another
-	// live in-sync replica, when the bound ran out (or the Manager closed,
-	// or this broker was no longer live in its image).
+	// Left counts the partitions this broker still leads with another
+	// live in-sync replica, or still follows in the ISR, when the bound
+	// ran out (or the Manager closed, or this broker was no longer live
+	// in its image).
 	Left int
 	// Elapsed is how long it took.
 	Elapsed time.Duration
 }
 
 // ControlledShutdown moves the leadership of every partition this broker
-// leads to another in-sync replica before the broker goes away (Kafka's
-// controlled shutdown), so that clients see NOT_LEADER_OR_FOLLOWER and a
-// metadata refresh instead of an offline partition until the others
-// notice the broker is gone and elect.
+// leads to another in-sync replica, and takes this broker out of the ISR
+// of the partitions it follows, before the broker goes away (Kafka's
+// controlled shutdown): clients see NOT_LEADER_OR_FOLLOWER and a metadata
+// refresh instead of an offline partition until the others notice the
+// broker is gone and elect, and acks=all producers of the partitions it
+// followed are not held up until their leaders notice it is gone.
 //
 // For each partition this broker leads in its image whose ISR has another
 // live member, it writes with AlterPartition (compare-and-set on the
@@ -56,6 +62,11 @@ type ShutdownResult struct {
 // are. When the writes are in this broker's image, ControlledShutdown
 // waits for its replicas to apply it: they then refuse produce with
 // NOT_LEADER_OR_FOLLOWER, and no longer serve as leader.
+//
+// For each partition this broker follows in the ISR under a live leader,
+// it writes the same leader and the ISR without this broker (also a
+// compare-and-set; leaving the ISR loses nothing: every acknowledged
+// record is on the remaining members too).
 //
 // From the call on, the Manager stops taking leadership back by preferred
 // leader rebalancing and stops fetching the partitions whose ISR does not
@@ -85,8 +96,7 @@ func (m *Manager) ControlledShutdown(ctx context.Context) ShutdownResult {
 	defer stop()
 
 	var res ShutdownResult
-	moved := map[topicPartition]metadata.Partition{}
-	var last *cluster.Image
+	moved, leftISR := map[topicPartition]metadata.Partition{}, map[topicPartition]metadata.Partition{}
 	for round := 0; ; round++ {
 		img, changed := m.cl.Current()
 		if img == nil || !img.IsLive(m.brokerID) {
@@ -94,29 +104,33 @@ func (m *Manager) ControlledShutdown(ctx context.Context) ShutdownResult {
 			// it, nothing can be decided: the others elect.
 			if img != nil {
 				pl := m.handoffs(img)
-				res.Left, res.Kept = len(pl.todo)+pl.wait, pl.kept
+				res.Left, res.Kept = pl.size(), pl.kept
 			}
 			break
 		}
-		last = img
 		// Decide from the replicas' state as of this image.
 		if err := m.parts.WaitRevision(ctx, img.Revision()); err != nil && ctx.Err() == nil {
 			m.log.Debug("replica: controlled shutdown: partitions have not applied the image yet", "revision", int64(img.Revision()), "error", err)
 		}
 		pl := m.handoffs(img)
 		res.Kept = pl.kept
-		if len(pl.todo)+pl.wait == 0 {
+		if pl.size() == 0 {
 			break
 		}
 		if round == 0 {
-			m.log.Info("replica: controlled shutdown: moving the leadership of the partitions this broker leads",
-				"partitions", len(pl.todo)+pl.wait, "without_other_in_sync_replica", pl.kept, "timeout", m.cfg.ControlledShutdownTimeout)
+			m.log.Info("replica: controlled shutdown: moving the leadership of the partitions this broker leads and leaving the ISRs",
+				"partitions", pl.size(), "led_without_other_in_sync_replica", pl.kept, "timeout", m.cfg.ControlledShutdownTimeout)
 		}
 		done := m.writeHandoffs(ctx, pl.todo)
-		for _, p := range done {
-			moved[topicPartition{p.Topic, p.Partition}] = p
+		for _, h := range done {
+			tp := topicPartition{h.part.Topic, h.part.Partition}
+			if h.leave {
+				leftISR[tp] = h.part
+			} else {
+				moved[tp] = h.part
+			}
 		}
-		left := len(pl.todo) + pl.wait - len(done)
+		left := pl.size() - len(done)
 		if left > 0 && ctx.Err() == nil {
 			// Stale, failed or waiting: decide again from a newer
 			// image, or after a pause.
@@ -127,33 +141,39 @@ func (m *Manager) ControlledShutdown(ctx context.Context) ShutdownResult {
 			break
 		}
 	}
-	if len(moved) > 0 {
-		// The replicas refuse produce once they applied the changes
-		// (cluster.AlterPartition returned once the image had them).
-		img, _ := m.cl.Current()
-		if img != nil && (last == nil || img.Revision() >= last.Revision()) {
-			last = img
-		}
-		if last != nil {
-			if err := m.parts.WaitRevision(ctx, last.Revision()); err != nil {
-				m.log.Warn("replica: controlled shutdown: the replicas have not applied the handoff yet", "revision", int64(last.Revision()), "error", err)
+	if len(moved)+len(leftISR) > 0 {
+		// The replicas refuse produce, and the fetchers leave the
+		// partitions whose ISR this broker left, once they applied the
+		// changes (cluster.AlterPartition returned once the image had
+		// them).
+		if img, _ := m.cl.Current(); img != nil {
+			if err := m.parts.WaitRevision(ctx, img.Revision()); err != nil {
+				m.log.Warn("replica: controlled shutdown: the replicas have not applied the changes yet", "revision", int64(img.Revision()), "error", err)
 			}
 		}
 	}
-	for _, p := range moved {
-		res.Moved = append(res.Moved, p)
-	}
-	slices.SortFunc(res.Moved, func(a, b metadata.Partition) int {
-		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-	})
+	res.Moved, res.LeftISR = sorted(moved), sorted(leftISR)
 	res.Elapsed = time.Since(start)
-	attrs := []any{"moved", len(res.Moved), "kept_without_other_in_sync_replica", res.Kept, "not_moved_in_time", res.Left, "took", res.Elapsed.Round(time.Millisecond)}
+	attrs := []any{"moved", len(res.Moved), "left_isr", len(res.LeftISR), "led_without_other_in_sync_replica", res.Kept,
+		"not_done_in_time", res.Left, "took", res.Elapsed.Round(time.Millisecond)}
 	if res.Left > 0 {
-		m.log.Warn("replica: controlled shutdown incomplete: the others elect new leaders for the rest once this broker is gone", attrs...)
+		m.log.Warn("replica: controlled shutdown incomplete: once this broker is gone, the others elect new leaders and shrink the ISRs for the rest", attrs...)
 	} else {
 		m.log.Info("replica: controlled shutdown done", attrs...)
 	}
 	return res
+}
+
+// sorted returns the partitions of m by topic and index.
+func sorted(m map[topicPartition]metadata.Partition) []metadata.Partition {
+	out := make([]metadata.Partition, 0, len(m))
+	for _, p := range m {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b metadata.Partition) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out
 }
 
 type topicPartition struct {
@@ -165,6 +185,7 @@ type topicPartition struct {
 type handoff struct {
 	part   metadata.Partition // as in the image
 	change metadata.PartitionChange
+	leave  bool // leaving the ISR of a followed partition
 }
 
 // plan is one round of a controlled shutdown, decided from an image and
@@ -181,8 +202,12 @@ type plan struct {
 	kept int
 }
 
+// size is how many partitions the round has to do something about.
+func (pl plan) size() int { return len(pl.todo) + pl.wait }
+
 // handoffs decides a round: for each partition img names this broker
-// leader of, the move (handoffChange), a wait, or none possible.
+// leader of, the move (handoffChange), a wait, or none possible; for each
+// partition it follows in the ISR under a live leader, leaving the ISR.
 func (m *Manager) handoffs(img *cluster.Image) plan {
 	local := map[topicPartition]*partition.Partition{}
 	for _, p := range m.parts.Partitions() {
@@ -193,6 +218,12 @@ func (m *Manager) handoffs(img *cluster.Image) plan {
 		t, _ := img.Topic(name)
 		for _, part := range t.Partitions {
 			if part.Leader != m.brokerID {
+				if part.Leader != metadata.NoLeader && img.IsLive(part.Leader) && slices.Contains(part.ISR, m.brokerID) {
+					pl.todo = append(pl.todo, handoff{part: part, leave: true, change: metadata.PartitionChange{
+						Topic: part.Topic, Partition: part.Partition, ExpectedPartitionEpoch: part.PartitionEpoch, Leader: part.Leader,
+						ISR: slices.DeleteFunc(slices.Clone(part.ISR), func(id int32) bool { return id == m.brokerID }),
+					}})
+				}
 				continue
 			}
 			if !slices.ContainsFunc(part.ISR, func(id int32) bool { return id != m.brokerID && img.IsLive(id) }) {
@@ -214,7 +245,7 @@ func (m *Manager) handoffs(img *cluster.Image) plan {
 				pl.wait++
 				continue
 			}
-			pl.todo = append(pl.todo, handoff{part, change})
+			pl.todo = append(pl.todo, handoff{part: part, change: change})
 		}
 	}
 	return pl
@@ -261,12 +292,12 @@ func handoffChange(img *cluster.Image, part metadata.Partition, ls partition.Lea
 	}, true
 }
 
-// writeHandoffs writes the moves, a few at a time, and returns the
+// writeHandoffs writes the changes, a few at a time, and returns the
 // partitions whose change committed and is in this broker's image.
-func (m *Manager) writeHandoffs(ctx context.Context, todo []handoff) []metadata.Partition {
+func (m *Manager) writeHandoffs(ctx context.Context, todo []handoff) []handoff {
 	var (
 		mu   sync.Mutex
-		done []metadata.Partition
+		done []handoff
 		wg   sync.WaitGroup
 	)
 	next := make(chan handoff)
@@ -274,13 +305,18 @@ func (m *Manager) writeHandoffs(ctx context.Context, todo []handoff) []metadata.
 		wg.Go(func() {
 			for h := range next {
 				part := h.part
-				got, err := m.write(ctx, h.change, "controlled_shutdown",
+				what := "controlled_shutdown"
+				if h.leave {
+					what = "controlled_shutdown_leave_isr"
+				}
+				got, err := m.write(ctx, h.change, what,
 					"old_leader", part.Leader, "old_leader_epoch", part.LeaderEpoch, "isr_from", part.ISR, "isr_to", h.change.ISR)
 				if err != nil {
 					continue // logged by write; decided again next round
 				}
+				h.part = got
 				mu.Lock()
-				done = append(done, got)
+				done = append(done, h)
 				mu.Unlock()
 			}
 		})

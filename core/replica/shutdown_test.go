@@ -132,8 +132,10 @@ func checkAcked(t *testing.T, nodes []*node, topic string, a *ackLog) {
 // the RF=3 topic runs its controlled shutdown while still registered:
 // every RF=3 partition it led moves to the first other in-sync replica in
 // assignment order, with the leader epoch bumped and the ISR without it,
-// and every broker's image shows that while it is still live; it refuses
-// produce with NOT_LEADER_OR_FOLLOWER; its RF=1 partition does not move.
+// it leaves the ISR of the RF=3 partitions it follows (same leader and
+// leader epoch), and every broker's image shows that while it is still
+// live; it refuses produce with NOT_LEADER_OR_FOLLOWER; its RF=1 partition
+// does not move.
 // Then it stops: the producer never fails and every acknowledged record is
 // read back at its offset.
 func TestControlledShutdown(t *testing.T) {
@@ -150,16 +152,18 @@ func TestControlledShutdown(t *testing.T) {
 		}
 	}
 	img := victim.cl.Image()
-	before := map[int32]metadata.Partition{}
+	before := map[int32]metadata.Partition{}   // RF=3, led by the victim
+	followed := map[int32]metadata.Partition{} // RF=3, followed by the victim
 	var singleLed []metadata.Partition
 	for _, name := range []string{topic, single} {
 		tp, _ := img.Topic(name)
 		for _, p := range tp.Partitions {
 			switch {
-			case p.Leader != victim.id:
-			case name == topic:
+			case name == topic && p.Leader == victim.id:
 				before[p.Partition] = p
-			default:
+			case name == topic:
+				followed[p.Partition] = p
+			case p.Leader == victim.id:
 				singleLed = append(singleLed, p)
 			}
 		}
@@ -170,17 +174,28 @@ func TestControlledShutdown(t *testing.T) {
 
 	acks, stopProducing := produceSteadily(t, nodes, topic)
 	eventually(t, 20*time.Second, "records acknowledged before the shutdown", func() bool { return acks.count() >= 300 })
-	for p := range before {
-		eventually(t, 10*time.Second, "every replica in the ISR", func() bool {
-			before[p], _ = victim.cl.Image().Partition(topic, p)
-			return len(before[p].ISR) == 3
-		})
+	for _, m := range []map[int32]metadata.Partition{before, followed} {
+		for p := range m {
+			eventually(t, 10*time.Second, "every replica in the ISR", func() bool {
+				m[p], _ = victim.cl.Image().Partition(topic, p)
+				return len(m[p].ISR) == 3
+			})
+		}
 	}
 
 	res := victim.rep.ControlledShutdown(context.Background())
-	t.Logf("controlled shutdown of broker %d: moved %d, kept %d, left %d in %v", victim.id, len(res.Moved), res.Kept, res.Left, res.Elapsed)
-	if res.Left != 0 || res.Kept != len(singleLed) || len(res.Moved) != len(before) {
-		t.Fatalf("controlled shutdown = %+v; want the %d RF=3 partitions moved, the %d RF=1 ones kept, none left", res, len(before), len(singleLed))
+	t.Logf("controlled shutdown of broker %d: moved %d, left the ISR of %d, kept %d, not done %d, in %v",
+		victim.id, len(res.Moved), len(res.LeftISR), res.Kept, res.Left, res.Elapsed)
+	if res.Left != 0 || res.Kept != len(singleLed) || len(res.Moved) != len(before) || len(res.LeftISR) != len(followed) {
+		t.Fatalf("controlled shutdown = %+v; want the %d RF=3 partitions it leads moved, the ISRs of the %d it follows left, the %d RF=1 ones kept, none left over",
+			res, len(before), len(followed), len(singleLed))
+	}
+	for _, got := range res.LeftISR {
+		b := followed[got.Partition]
+		wantISR := slices.DeleteFunc(slices.Clone(b.ISR), func(id int32) bool { return id == victim.id })
+		if got.Topic != topic || got.Leader != b.Leader || got.LeaderEpoch != b.LeaderEpoch || !slices.Equal(got.ISR, wantISR) {
+			t.Fatalf("left the ISR: %+v (before %+v); want the same leader and epoch, ISR %v", got, b, wantISR)
+		}
 	}
 	for _, got := range res.Moved {
 		b := before[got.Partition]
@@ -203,7 +218,7 @@ func TestControlledShutdown(t *testing.T) {
 			if !img.IsLive(victim.id) {
 				t.Fatalf("broker %d is no longer live in broker %d's image before it stopped", victim.id, n.id)
 			}
-			for _, m := range res.Moved {
+			for _, m := range append(slices.Clone(res.Moved), res.LeftISR...) {
 				p, _ := img.Partition(topic, m.Partition)
 				if p.PartitionEpoch < m.PartitionEpoch {
 					return false
