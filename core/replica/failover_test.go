@@ -17,11 +17,13 @@ import (
 // topic at a steady rate; the broker leading partition 0 is shut down. The
 // first live in-sync replica takes over with the leader epoch bumped, the
 // producer continues, and every acknowledged record is read back exactly
-// once and in order from the new leaders. Both for a controlled shutdown
-// (the broker unregisters) and a crash (its session expires: fenced).
+// once and in order from the new leaders. Both for a broker that
+// unregisters without handing its partitions over first (what
+// ControlledShutdown falls back to; see TestControlledShutdown for the
+// handoff) and a crash (its session expires: fenced).
 func TestLeaderFailover(t *testing.T) {
 	for _, crash := range []bool{false, true} {
-		name := "controlled_shutdown"
+		name := "unregistered"
 		if crash {
 			name = "crash" // no unregistration: fenced when its session expires
 		}
