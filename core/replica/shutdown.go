@@ -218,7 +218,7 @@ func (m *Manager) handoffs(img *cluster.Image) plan {
 		t, _ := img.Topic(name)
 		for _, part := range t.Partitions {
 			if part.Leader != m.brokerID {
-				if part.Leader != metadata.NoLeader && img.IsLive(part.Leader) && slices.Contains(part.ISR, m.brokerID) {
+				if part.Leader != metadata.NoLeader && img.IsLive(part.Leader) && slices.Contains(part.ISR, part.Leader) && slices.Contains(part.ISR, m.brokerID) {
 					pl.todo = append(pl.todo, handoff{part: part, leave: true, change: metadata.PartitionChange{
 						Topic: part.Topic, Partition: part.Partition, ExpectedPartitionEpoch: part.PartitionEpoch, Leader: part.Leader,
 						ISR: slices.DeleteFunc(slices.Clone(part.ISR), func(id int32) bool { return id == m.brokerID }),
