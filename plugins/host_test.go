@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-plugin"
 	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/plugins/metadata"
@@ -32,6 +33,9 @@ import (
 //	hang  write our pid to hostPIDFileEnv and never answer the go-plugin
 //	      handshake (a plugin that hangs at start).
 //	exit  exit 1 without a handshake (not a plugin).
+//	otherversion  write our pid to hostPIDFileEnv and serve a plugin that
+//	      speaks another ProtocolVersion of Handshake (an incompatible
+//	      plugin build).
 const (
 	hostHelperEnv  = "CHRONIK_PLUGINS_TEST_HELPER"
 	hostPluginEnv  = "CHRONIK_PLUGINS_TEST_PLUGIN"
@@ -52,6 +56,21 @@ func init() {
 	case "exit":
 		fmt.Fprintln(os.Stderr, "not a plugin")
 		os.Exit(1)
+	case "otherversion":
+		if f := os.Getenv(hostPIDFileEnv); f != "" {
+			_ = os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0o600)
+		}
+		hs := Handshake
+		hs.ProtocolVersion++
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig: hs,
+			Plugins: plugin.PluginSet{PluginName: &GRPCPlugin{Factory: Factory{Name: "otherversion",
+				New: func(context.Context, metadata.Config) (metadata.Backend, error) {
+					return nil, errors.New("otherversion: never configured")
+				}}}},
+			GRPCServer: plugin.DefaultGRPCServer,
+		})
+		os.Exit(0)
 	}
 }
 
@@ -100,6 +119,7 @@ func TestHost(t *testing.T) {
 		{"Kill", testHostKill},
 		{"LoadHonoursContext", testHostLoadContext},
 		{"LoadFailures", testHostLoadFailures},
+		{"LoadRefusesOtherProtocolVersion", testHostLoadOtherVersion},
 		{"Probe", testHostProbe},
 	}
 	for _, tc := range append(tests, osHostTests...) {
@@ -675,6 +695,27 @@ func testHostLoadFailures(t *testing.T, _ string) {
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("Load of a program that is not a plugin = %v, want an error before the deadline", err)
 	}
+}
+
+// testHostLoadOtherVersion: the handshake is versioned. A plugin built
+// against another ProtocolVersion (same magic cookie) is refused at the
+// handshake, and its process does not outlive the failed Load.
+func testHostLoadOtherVersion(t *testing.T, _ string) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	_, err := Load(hostCtx(t), HostConfig{
+		Path: os.Args[0],
+		Env:  []string{hostHelperEnv + "=otherversion", hostPIDFileEnv + "=" + pidFile},
+	})
+	want := fmt.Sprintf("Plugin version: %d, Client versions: [%d]", Handshake.ProtocolVersion+1, Handshake.ProtocolVersion)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load of a plugin with another protocol version = %v, want an error naming %q", err, want)
+	}
+	b, err := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(string(b))
+	if err != nil || pid <= 0 {
+		t.Fatalf("the plugin did not start (pid file: %q, %v)", b, err)
+	}
+	hostEventually(t, 10*time.Second, func() bool { return processGone(pid) }, "the refused plugin %d still runs", pid)
 }
 
 func testHostProbe(t *testing.T, plugin string) {
