@@ -97,7 +97,7 @@ func cloneEvents(es []metadata.Event) []metadata.Event {
 		switch e.Type {
 		case metadata.EventBrokerRegistered, metadata.EventBrokerFenced:
 			e.Broker = e.Broker.Clone()
-		case metadata.EventTopicCreated:
+		case metadata.EventTopicCreated, metadata.EventTopicUpdated:
 			e.Topic = e.Topic.Clone()
 		case metadata.EventPartitionChanged:
 			e.Partition = e.Partition.Clone()
