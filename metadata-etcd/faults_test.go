@@ -458,3 +458,47 @@ func TestLeaderChangeNoMassFencing(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchLeavesIsolatedMember: a watch whose stream is on a member that
+// gets partitioned from its quorum (clients still reach it) must not stay
+// there silently: with WithRequireLeader etcd ends the stream once the
+// member has no leader, and the watch resumes on a member that has one,
+// delivering what the majority commits meanwhile.
+func TestWatchLeavesIsolatedMember(t *testing.T) {
+	ec := startEtcd(t, 3)
+	ctx := ctxFor(t, time.Minute)
+	if ec.Leader() == 0 {
+		if err := ec.MoveLeader(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// iso knows every member but reaches only member 0 while 1 and 2 are
+	// disconnected, so its watch stream starts there.
+	ec.Disconnect(1)
+	ec.Disconnect(2)
+	iso := newBackend(t, ec.Endpoints(), "/rl/")
+	x := newBackend(t, ec.DirectEndpoints()[1:], "/rl/")
+	s0, err := x.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := watch(t, iso, s0.Revision)
+	work(t, x, "one")
+	st, err := x.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.until(st.Revision, 10*time.Second)
+	ec.Reconnect(1)
+	ec.Reconnect(2)
+	ec.Isolate(0)
+	t.Cleanup(func() { ec.Rejoin(0) })
+	cut := time.Now()
+	work(t, x, "two")
+	final, err := x.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay(t, "watch moved off the isolated member", s0, w.until(final.Revision, 20*time.Second), final)
+	t.Logf("delivered %v after member 0 was isolated", time.Since(cut).Round(time.Millisecond))
+}

@@ -513,3 +513,36 @@ func (p *proxy) close() {
 	p.mu.Unlock()
 	p.wg.Wait()
 }
+
+// Isolate cuts raft traffic between member i and every other member, in
+// both directions, while its clients still reach it: a member partitioned
+// from its quorum. Rejoin ends it.
+func (c *Cluster) Isolate(i int) { c.cut(i, true) }
+
+// Rejoin mends the raft traffic that Isolate cut.
+func (c *Cluster) Rejoin(i int) { c.cut(i, false) }
+
+func (c *Cluster) cut(i int, cut bool) {
+	running := func(m *Member) *embed.Etcd {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.etcd
+	}
+	me := running(c.members[i])
+	if me == nil {
+		return
+	}
+	for j, m := range c.members {
+		other := running(m)
+		if j == i || other == nil {
+			continue
+		}
+		if cut {
+			me.Server.CutPeer(other.Server.MemberID())
+			other.Server.CutPeer(me.Server.MemberID())
+		} else {
+			me.Server.MendPeer(other.Server.MemberID())
+			other.Server.MendPeer(me.Server.MemberID())
+		}
+	}
+}
