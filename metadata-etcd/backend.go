@@ -530,9 +530,15 @@ func (l *leaderTracker) observe(h *etcdserverpb.ResponseHeader) {
 	if h.RaftTerm <= l.term {
 		return
 	}
+	l.holdUntil = time.Now().Add(l.holdFor)
 	if l.term != 0 {
-		l.holdUntil = time.Now().Add(l.holdFor)
 		l.log.Info("etcd leader changed; holding off fencing for a session timeout", "term", h.RaftTerm, "previous-term", l.term, "hold", l.holdFor)
+	} else {
+		// The first term this backend sees: it cannot tell whether the
+		// leader just changed (leases revoked in a stall may still be
+		// arriving), so it starts the way a new Raft leader does and
+		// gives every session a full timeout from now.
+		l.log.Debug("fencer starting; holding off fencing for a session timeout", "term", h.RaftTerm, "hold", l.holdFor)
 	}
 	l.term = h.RaftTerm
 }

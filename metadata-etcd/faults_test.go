@@ -391,8 +391,15 @@ func TestPrefixesAreSeparateClusters(t *testing.T) {
 // moves. The backends must not fence the brokers that keep heartbeating:
 // they hold off for a session timeout after the leader change, and the
 // heartbeats re-attach the sessions meanwhile. A silent broker is fenced
-// once the hold-off is over.
+// once the hold-off is over. In "late-node", a fourth node starts after
+// the leader change, so the first term its fencer sees is the new one; it
+// must hold off from its start as well.
 func TestLeaderChangeNoMassFencing(t *testing.T) {
+	t.Run("running-nodes", func(t *testing.T) { testLeaderChangeNoMassFencing(t, false) })
+	t.Run("late-node", func(t *testing.T) { testLeaderChangeNoMassFencing(t, true) })
+}
+
+func testLeaderChangeNoMassFencing(t *testing.T, lateNode bool) {
 	ec, nodes := threeNodes(t, "/stall/")
 	ctx := ctxFor(t, time.Minute)
 	s0, err := nodes[0].Snapshot(ctx)
@@ -421,6 +428,13 @@ func TestLeaderChangeNoMassFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 	moved := time.Now()
+	if lateNode {
+		late := newBackend(t, ec.Endpoints(), "/stall/", func(c *etcdmeta.Config) { c.NodeID = "late" })
+		if _, err := late.Snapshot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, late)
+	}
 	resp, err := admin.Get(ctx, "/stall/sessions/", clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,13 @@ import (
 // until their attempt times out. To give every broker a full timeout after
 // an etcd leader change whatever the etcd version, the fencer tracks the
 // raft term in the headers of etcd's responses and, when it rises, fences
-// nothing for one session timeout plus one call attempt.
+// nothing for one session timeout plus one call attempt. It does the same
+// from the first term it sees: a backend that starts (or whose plugin
+// restarts) just after a leader change cannot know it did, and would
+// otherwise fence at once every broker whose lease the stall revoked.
+// Brokers that expire while other nodes' fencers run are fenced by those
+// on time; only a cluster whose every node just started fences up to one
+// timeout later, as a new Raft leader does.
 // Brokers whose leases were revoked in the stall heartbeat meanwhile and
 // re-attach a new lease to their unfenced session (brokers.go); brokers
 // that are really gone are fenced when the hold-off ends.
