@@ -70,9 +70,8 @@
 // Broker sessions are held by the leader, in memory: heartbeats are
 // forwarded to it; it fences an expired session by committing a fence
 // command, one at a time; a new leader first applies everything committed
-// before it, then gives every live session a full timeout counted from its
-// last contact with the previous leader, and at least half a timeout from
-// the start of its term (see sessions.activate).
+// before it, then gives every live session a full timeout from then (see
+// sessions.activate).
 //
 // The forwarding service and the Raft transport are plaintext and
 // unauthenticated: run the cluster on a trusted network.

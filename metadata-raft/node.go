@@ -499,9 +499,6 @@ func (t *leaderTerm) stop() {
 func (n *Node) leadTerm(ctx context.Context) {
 	n.log.Info("became raft leader")
 	defer n.log.Info("raft leadership ended")
-	// The last time the previous leader was heard from (raft updates it
-	// only as a follower): sessions count their timeout from there.
-	since := n.raft.LastContact()
 	if err := n.barrier(ctx); err != nil {
 		n.log.Debug("leader barrier failed", "error", err)
 		return
@@ -512,7 +509,7 @@ func (n *Node) leadTerm(ctx context.Context) {
 		n.log.Debug("committing the cluster id failed", "error", err)
 		return
 	}
-	n.sess.activate(n.fsm.liveSessions(), since)
+	n.sess.activate(n.fsm.liveSessions())
 	n.setReady(true)
 	defer func() {
 		n.setReady(false)

@@ -658,34 +658,28 @@ func TestDataDirWithoutClusterID(t *testing.T) {
 	}
 }
 
-// TestSessionsActivateDeadlines: a new leader counts every session's
-// timeout from its last contact with the previous leader, but gives at
-// least half a timeout from now; without a previous leader a full timeout
-// from now.
+// TestSessionsActivateDeadlines: a new leader gives every live session a
+// full timeout from when it activates the table, and the reaper finds
+// nothing due before then.
 func TestSessionsActivateDeadlines(t *testing.T) {
 	now := time.Unix(1000, 0)
 	const timeout = 6 * time.Second
-	cases := []struct {
-		name  string
-		since time.Time
-		want  time.Time
-	}{
-		{"no previous leader", time.Time{}, now.Add(timeout)},
-		{"short election", now.Add(-time.Second), now.Add(5 * time.Second)},
-		{"long outage", now.Add(-time.Minute), now.Add(timeout / 2)},
-		{"exactly half", now.Add(-timeout / 2), now.Add(timeout / 2)},
+	s := newSessions(timeout)
+	s.now = func() time.Time { return now }
+	s.activate(map[int32]int64{1: 10, 2: 20})
+	if len(s.m) != 2 || !s.active {
+		t.Fatalf("table %v active %v", s.m, s.active)
 	}
-	for _, c := range cases {
-		s := newSessions(timeout)
-		s.now = func() time.Time { return now }
-		s.activate(map[int32]int64{1: 10, 2: 20}, c.since)
-		for id, se := range s.m {
-			if !se.deadline.Equal(c.want) {
-				t.Errorf("%s: session %d deadline %v, want %v", c.name, id, se.deadline.Sub(now), c.want.Sub(now))
-			}
+	for id, se := range s.m {
+		if want := now.Add(timeout); !se.deadline.Equal(want) {
+			t.Errorf("session %d deadline %v from now, want %v", id, se.deadline.Sub(now), timeout)
 		}
-		if len(s.m) != 2 || !s.active {
-			t.Fatalf("%s: table %v active %v", c.name, s.m, s.active)
-		}
+	}
+	if _, _, ok, wait := s.nextExpired(); ok || wait != timeout {
+		t.Errorf("nextExpired right after activation: due %v, wait %v; want nothing due for %v", ok, wait, timeout)
+	}
+	now = now.Add(timeout)
+	if id, epoch, ok, _ := s.nextExpired(); !ok || id != 1 || epoch != 10 {
+		t.Errorf("nextExpired a timeout later: %d@%d due %v, want broker 1 at epoch 10", id, epoch, ok)
 	}
 }

@@ -47,31 +47,18 @@ func (s *sessions) wake() {
 	}
 }
 
-// activate starts the table for the live sessions. since is the last time
-// this node heard from the previous leader (zero if it never did).
-//
-// Every session gets a full timeout counted from since — until then the
-// previous leader was alive and each live broker could renew its session
-// there — but never less than half a timeout from now, so that a long
-// election (no quorum for a while, the mass-expiry hazard of etcd issue
-// 15247) cannot fence a broker that simply had no leader to heartbeat to:
-// brokers heartbeat well within half a timeout. Without since (a cluster
-// starting up) every session gets a full timeout from now. Counting from
-// since keeps Kafka's promise that a killed broker is fenced within its
-// session timeout (plus the reaper's step) when it took the Raft leader
-// down with it; a full timeout from the new term would add the election
-// time.
-func (s *sessions) activate(live map[int32]int64, since time.Time) {
+// activate starts the table for the live sessions, each with a full
+// timeout from now: the new leader cannot know when a broker last reached
+// the previous one, and a broker whose heartbeats had no leader to go to
+// (an election, a stalled or partitioned old leader: the mass-expiry
+// hazard of etcd issue 15247) must not be fenced for it. Kafka's KRaft
+// controller does the same on failover. The cost: a broker that died with
+// the previous Raft leader is fenced an election plus a timeout after it
+// died, not a timeout.
+func (s *sessions) activate(live map[int32]int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	deadline := now.Add(s.timeout)
-	if !since.IsZero() {
-		deadline = since.Add(s.timeout)
-		if floor := now.Add(s.timeout / 2); deadline.Before(floor) {
-			deadline = floor
-		}
-	}
+	deadline := s.now().Add(s.timeout)
 	s.m = make(map[int32]*session, len(live))
 	for id, epoch := range live {
 		s.m[id] = &session{epoch: epoch, deadline: deadline}

@@ -580,10 +580,9 @@ func checkTopicLatency(ctx context.Context, s *suite) error {
 }
 
 // checkKillBackendLeader measures fencing when the killed broker's node also
-// leads the backend's quorum (Raft): an election comes first; the new
-// leader counts sessions from its last contact with the old one (at least
-// half a timeout into its term), so the broker should still be gone within
-// about the session timeout plus the election's overshoot. Reported, not
+// leads the backend's quorum (Raft): an election comes first, then the new
+// leader gives every session a full timeout, so the broker should be gone
+// within about the election time plus the session timeout. Reported, not
 // asserted; the broker is restarted after.
 func checkKillBackendLeader(ctx context.Context, s *suite) error {
 	leader := s.c.BackendLeader(ctx, s.c.Nodes[0])

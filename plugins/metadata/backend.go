@@ -34,12 +34,11 @@ type Backend interface {
 	// A broker whose session sees no heartbeat for the session timeout is
 	// fenced by a committed change (EventBrokerFenced). Backends fence one
 	// broker per committed change, and after a change of the backend's
-	// leader no live session is fenced before it had a fair chance to
-	// reach the new leader: a full timeout again (etcd renews leases so),
-	// or a full timeout from the last moment the previous leader was
-	// reachable but at least half a timeout into the new term (the Raft
-	// backend, so that a broker that dies with the Raft leader is still
-	// fenced within about its session timeout).
+	// leader no live session is fenced before a full timeout from when the
+	// new leader took over (etcd renews its leases so; the Raft backend's
+	// new leader starts every session's timer afresh, as Kafka's KRaft
+	// controller does on failover), so that a stalled or leaderless store
+	// never fences the cluster at once.
 	Heartbeat(ctx context.Context, id int32, epoch int64) (HeartbeatResult, error)
 
 	// UnregisterBroker ends the session (controlled shutdown) and removes
