@@ -266,6 +266,45 @@ func (c *testCluster) leader(within time.Duration) (int, error) {
 
 var _ conformance.Harness = raftHarness{}
 
+// startFresh opens a node with id and no state outside the cluster's
+// nodes, with raft.bootstrap=false: it waits to be added with AddMember.
+// It is killed when the test ends. It returns the node and its address.
+func (c *testCluster) startFresh(t *testing.T, id string) (*Node, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	conf := metadata.Config{
+		NodeID:         id,
+		DataDir:        filepath.Join(t.TempDir(), id),
+		Peers:          []metadata.Peer{{ID: id, Address: addr}},
+		SessionTimeout: time.Second,
+		Settings:       map[string]string{SettingBootstrap: "false"},
+	}
+	nd, err := open(context.Background(), conf, c.logger, ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nd.kill() })
+	return nd, addr
+}
+
+// members returns nd's view of the Raft configuration by member id.
+func members(t *testing.T, ctx context.Context, nd *Node) map[string]metadata.Member {
+	t.Helper()
+	in, err := nd.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metadata.Member{}
+	for _, m := range in.Members {
+		out[m.ID] = m
+	}
+	return out
+}
+
 // newTestCluster starts a cluster for a test of this package.
 func newTestCluster(t *testing.T, n int, settings map[string]string) *testCluster {
 	t.Helper()

@@ -34,7 +34,15 @@ func (n *Node) AddMember(ctx context.Context, m metadata.Member) error {
 // RemoveMember removes the node with this id from the Raft configuration;
 // see metadata.Membership. Unknown id: nil. Removing the last voter is
 // ErrInvalid. A removed node keeps running but takes no part in the
-// cluster until it is added again; the removed leader steps down.
+// cluster until it is added again: no leader contacts it any more, and once
+// it notices (a heartbeat timeout; until then it may still forward calls to
+// the leader it knew) its calls fail with ErrUnavailable when their context
+// ends. It may not learn of its removal; it then keeps standing for
+// election (pre-vote), which members refuse to a node outside their
+// configuration. To remove the leader, the leader first hands leadership
+// to another voter, which commits the removal: a leader that removed
+// itself would step down without learning the next leader, and could not
+// confirm the change to the caller.
 func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("raftmeta: remove member: empty id: %w", metadata.ErrInvalid)
@@ -113,6 +121,13 @@ func (n *Node) membershipLocal(ctx context.Context, remove bool, m metadata.Memb
 		if err := checkMembershipChange(cfg, remove, m); err != nil {
 			return err
 		}
+		if remove && id == raft.ServerID(n.o.nodeID) {
+			// The caller's retry forwards the removal to the new leader.
+			if err := n.transferLeadership(ctx); err != nil {
+				return err
+			}
+			return errNotLeader
+		}
 		var timeout = n.o.electionTimeout
 		switch {
 		case remove:
@@ -132,6 +147,30 @@ func (n *Node) membershipLocal(ctx context.Context, remove bool, m metadata.Memb
 			return err
 		}
 		n.log.Info("raft membership change proposed", "remove", remove, "member", m.ID, "address", m.Address, "voter", m.Voter)
+	}
+}
+
+// transferLeadership hands leadership to another voter and waits until
+// this leader has stepped down (or the transfer failed).
+func (n *Node) transferLeadership(ctx context.Context) error {
+	f := n.raft.LeadershipTransfer()
+	ch := make(chan error, 1)
+	// Leadership transfer futures always resolve (raft answers them on its
+	// leader loop, and on shutdown).
+	if !n.goFunc(func() { ch <- f.Error() }) {
+		return errClosed
+	}
+	select {
+	case err := <-ch:
+		if err != nil {
+			return fmt.Errorf("raftmeta: handing leadership over before removing this node: %w", err)
+		}
+		n.log.Info("handed leadership over to remove this node")
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return errClosed
 	}
 }
 

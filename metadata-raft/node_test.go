@@ -263,40 +263,13 @@ func TestMembershipChanges(t *testing.T) {
 	}
 
 	// A fresh node that waits to be added.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	conf := metadata.Config{
-		NodeID:         "new",
-		DataDir:        filepath.Join(t.TempDir(), "new"),
-		Peers:          []metadata.Peer{{ID: "new", Address: addr}},
-		SessionTimeout: time.Second,
-		Settings:       map[string]string{SettingBootstrap: "false"},
-	}
-	nn, err := open(ctx, conf, c.logger, ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nn.kill() })
+	nn, addr := c.startFresh(t, "new")
 
-	members := func(i *Node) map[string]metadata.Member {
-		in, err := i.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]metadata.Member{}
-		for _, m := range in.Members {
-			out[m.ID] = m
-		}
-		return out
-	}
 	if err := follower.AddMember(ctx, metadata.Member{ID: "new", Address: addr, Voter: true}); err != nil {
 		t.Fatal(err)
 	}
-	if m := members(follower)["new"]; !m.Voter || m.Address != addr {
-		t.Fatalf("after AddMember: %+v", members(follower))
+	if m := members(t, ctx, follower)["new"]; !m.Voter || m.Address != addr {
+		t.Fatalf("after AddMember: %+v", members(t, ctx, follower))
 	}
 	st, err := nn.Snapshot(ctx)
 	if err != nil {
@@ -317,8 +290,8 @@ func TestMembershipChanges(t *testing.T) {
 	if err := follower.AddMember(ctx, metadata.Member{ID: "new", Address: addr, Voter: false}); err != nil {
 		t.Fatal(err)
 	}
-	if m := members(c.node(li))["new"]; m.Voter {
-		t.Fatalf("after demotion: %+v", members(c.node(li)))
+	if m := members(t, ctx, c.node(li))["new"]; m.Voter {
+		t.Fatalf("after demotion: %+v", members(t, ctx, c.node(li)))
 	}
 	// Invalid changes.
 	if err := follower.AddMember(ctx, metadata.Member{ID: "other", Address: addr, Voter: true}); !errors.Is(err, metadata.ErrInvalid) {
@@ -333,8 +306,8 @@ func TestMembershipChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, ok := members(follower)["new"]; ok {
-		t.Fatalf("after RemoveMember: %+v", members(follower))
+	if _, ok := members(t, ctx, follower)["new"]; ok {
+		t.Fatalf("after RemoveMember: %+v", members(t, ctx, follower))
 	}
 	// Remove an original voter, write without it, and add it back: it
 	// catches up.
@@ -343,8 +316,8 @@ func TestMembershipChanges(t *testing.T) {
 	if err := follower.RemoveMember(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := members(follower)[victim]; ok {
-		t.Fatalf("after RemoveMember(%s): %+v", victim, members(follower))
+	if _, ok := members(t, ctx, follower)[victim]; ok {
+		t.Fatalf("after RemoveMember(%s): %+v", victim, members(t, ctx, follower))
 	}
 	if _, err := follower.CreateTopic(ctx, testSpec("while-removed")); err != nil {
 		t.Fatal(err)
@@ -362,7 +335,7 @@ func TestMembershipChanges(t *testing.T) {
 		}
 		return nil
 	})
-	if n := len(members(c.node(li))); n != 3 {
+	if n := len(members(t, ctx, c.node(li))); n != 3 {
 		t.Errorf("%d members at the end, want 3", n)
 	}
 }
