@@ -2,8 +2,10 @@ package conformance
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
+	"sync"
 
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -19,9 +21,15 @@ func topicUpdateChecks() []Check {
 		},
 		{
 			Name:   "TopicUpdates/SetConfigs",
-			Clause: "SetTopicConfigs replaces a topic's configs in one change (TopicUpdated) seen by every node; an unknown topic fails with ErrUnknownTopic",
+			Clause: "SetTopicConfigs (expecting the current configs) replaces a topic's configs in one change (TopicUpdated) seen by every node; an unknown topic fails with ErrUnknownTopic",
 			Needs:  need,
 			Run:    checkSetTopicConfigs,
+		},
+		{
+			Name:   "TopicUpdates/SetConfigsCompareAndSet",
+			Clause: "SetTopicConfigs is a compare-and-set on the topic's configs (nil and empty expected alike): a stale expectation fails with ErrStaleEpoch and changes nothing on any node; of many concurrent calls across nodes with the same expectation exactly one succeeds, the others fail with ErrStaleEpoch",
+			Needs:  need,
+			Run:    checkSetTopicConfigsCAS,
 		},
 	}
 }
@@ -130,7 +138,7 @@ func checkSetTopicConfigs(t T, h Harness, opts Options) {
 	want := map[string]string{"retention.ms": "1000", "segment.bytes": "1048576"}
 	ctx, cancel := e.call()
 	defer cancel()
-	got, err := e.updater(n-1).SetTopicConfigs(ctx, "tuned", want)
+	got, err := e.updater(n-1).SetTopicConfigs(ctx, "tuned", before.Configs, want)
 	if err != nil {
 		t.Fatalf("node %d: SetTopicConfigs: %v", n-1, err)
 	}
@@ -140,14 +148,107 @@ func checkSetTopicConfigs(t T, h Harness, opts Options) {
 	e.waitTopicUpdate(watches, "tuned", got)
 
 	// Clearing removes every config (the old cleanup.policy included).
-	cleared, err := e.updater(0).SetTopicConfigs(ctx, "tuned", nil)
+	cleared, err := e.updater(0).SetTopicConfigs(ctx, "tuned", want, nil)
 	if err != nil || len(cleared.Configs) != 0 {
 		t.Fatalf("SetTopicConfigs(nil) = %+v, %v; want no configs", cleared, err)
 	}
 	e.waitTopicUpdate(watches, "tuned", cleared)
 	for j := range n {
-		if _, err := e.updater(j).SetTopicConfigs(ctx, "nope", want); !errors.Is(err, metadata.ErrUnknownTopic) {
+		if _, err := e.updater(j).SetTopicConfigs(ctx, "nope", nil, want); !errors.Is(err, metadata.ErrUnknownTopic) {
 			t.Errorf("node %d: SetTopicConfigs of an unknown topic: %v, want ErrUnknownTopic", j, err)
 		}
+	}
+}
+
+func checkSetTopicConfigsCAS(t T, h Harness, opts Options) {
+	e := start(t, h, opts)
+	n := e.c.N()
+	before := e.createTopic(0, topicSpec("cas", 1, 1)) // configs {cleanup.policy: delete}
+	want := map[string]string{"retention.ms": "1000"}
+	ctx, cancel := e.call()
+	defer cancel()
+	got, err := e.updater(0).SetTopicConfigs(ctx, "cas", before.Configs, want)
+	if err != nil || !maps.Equal(got.Configs, want) {
+		t.Fatalf("SetTopicConfigs expecting the current configs = %+v, %v; want configs %v", got, err, want)
+	}
+
+	// Stale expectations, from every node: the configs before the change,
+	// none (nil and empty), a subset and a superset of the current ones.
+	stale := []map[string]string{
+		before.Configs, nil, {}, {"retention.ms": "2000"},
+		{"retention.ms": "1000", "cleanup.policy": "delete"},
+	}
+	for j := range n {
+		for _, exp := range stale {
+			ctx, cancel := e.call()
+			_, err := e.updater(j).SetTopicConfigs(ctx, "cas", exp, map[string]string{"segment.bytes": "1"})
+			cancel()
+			if !errors.Is(err, metadata.ErrStaleEpoch) {
+				t.Errorf("node %d: SetTopicConfigs expecting %v (the topic has %v): %v, want ErrStaleEpoch", j, exp, want, err)
+			}
+		}
+	}
+	for j := range n {
+		if cur := e.snapshot(j).Topics["cas"]; !maps.Equal(cur.Configs, want) {
+			t.Errorf("node %d: configs after refused SetTopicConfigs calls: %v, want %v", j, cur.Configs, want)
+		}
+	}
+
+	// An empty expectation matches a topic without configs.
+	if _, err := e.updater(n-1).SetTopicConfigs(ctx, "cas", want, nil); err != nil {
+		t.Fatalf("clearing the configs: %v", err)
+	}
+	if _, err := e.updater(0).SetTopicConfigs(ctx, "cas", map[string]string{}, want); err != nil {
+		t.Fatalf("SetTopicConfigs expecting {} on a topic without configs: %v", err)
+	}
+
+	// Concurrent writers across nodes with the same expectation.
+	workers := max(4*n, 8)
+	const rounds = 3
+	cur := want
+	for r := range rounds {
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			winners []map[string]string
+			errs    errorsOf
+		)
+		gate := make(chan struct{})
+		for w := range workers {
+			next := maps.Clone(cur)
+			next[fmt.Sprintf("writer.%d", w)] = fmt.Sprint(r)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := e.call()
+				defer cancel()
+				<-gate
+				tp, err := e.updater(w%n).SetTopicConfigs(ctx, "cas", cur, next)
+				switch {
+				case err == nil:
+					if !maps.Equal(tp.Configs, next) {
+						errs.add("round %d, worker %d: SetTopicConfigs returned configs %v, it set %v", r, w, tp.Configs, next)
+					}
+					mu.Lock()
+					winners = append(winners, next)
+					mu.Unlock()
+				case errors.Is(err, metadata.ErrStaleEpoch):
+				default:
+					errs.add("round %d, worker %d (node %d): SetTopicConfigs: %v, want success or ErrStaleEpoch", r, w, w%n, err)
+				}
+			}()
+		}
+		close(gate)
+		wg.Wait()
+		errs.report(t)
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d of %d concurrent SetTopicConfigs with the same expectation succeeded, want exactly 1", r, len(winners), workers)
+		}
+		for j := range n {
+			if got := e.snapshot(j).Topics["cas"].Configs; !maps.Equal(got, winners[0]) {
+				t.Errorf("round %d: node %d has configs %v, the winner set %v", r, j, got, winners[0])
+			}
+		}
+		cur = winners[0]
 	}
 }

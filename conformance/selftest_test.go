@@ -214,6 +214,29 @@ func (b blindCAS) AlterPartition(ctx context.Context, ch metadata.PartitionChang
 	return p, err
 }
 
+// blindConfigs ignores SetTopicConfigs' expectation and replaces the
+// configs unconditionally, as a plugin built before the compare-and-set
+// does.
+type blindConfigs struct{ base }
+
+func (b blindConfigs) AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []metadata.PartitionSpec) (metadata.Topic, error) {
+	return b.Backend.(metadata.TopicUpdater).AddPartitions(ctx, topic, expectedCount, parts)
+}
+
+func (b blindConfigs) SetTopicConfigs(ctx context.Context, topic string, _, configs map[string]string) (metadata.Topic, error) {
+	u := b.Backend.(metadata.TopicUpdater)
+	for {
+		st, err := b.Backend.Snapshot(ctx)
+		if err != nil {
+			return metadata.Topic{}, err
+		}
+		tp, err := u.SetTopicConfigs(ctx, topic, st.Topics[topic].Configs, configs)
+		if !errors.Is(err, metadata.ErrStaleEpoch) {
+			return tp, err
+		}
+	}
+}
+
 // dropReassign forgets a change's Adding and Removing, as an adapter
 // written before they existed would.
 type dropReassign struct{ base }
@@ -329,6 +352,12 @@ var brokenCases = []struct {
 		run: []string{"Concurrency/AlterPartitionOneWinner", "Partition/StaleExpectedEpochRejected",
 			"Partition/EpochBumps", "Concurrency/CreateTopicOneWinner"},
 		fail: []string{"Concurrency/AlterPartitionOneWinner", "Partition/StaleExpectedEpochRejected"},
+	},
+	{
+		name: "ignores-expected-configs",
+		wrap: func(_ *group, _ Options, _ int, b metadata.Backend) metadata.Backend { return blindConfigs{base{b}} },
+		run:  []string{"TopicUpdates/SetConfigsCompareAndSet", "TopicUpdates/SetConfigs", "TopicUpdates/AddPartitions"},
+		fail: []string{"TopicUpdates/SetConfigsCompareAndSet"},
 	},
 	{
 		name: "drops-reassignment-fields",

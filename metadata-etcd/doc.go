@@ -99,7 +99,8 @@
 // SetTopicConfigs) read the record and every partition key and rewrite
 // them all in one transaction that compares the record's mod revision and
 // that no partition key changed since the read (a concurrent change makes
-// it re-read; AddPartitions' expected count is checked on each read). The
+// it re-read; AddPartitions' expected count and SetTopicConfigs' expected
+// configs are checked on each read, so both are compare-and-sets). The
 // watch tells an update from a creation by the record's version (a later
 // one is TopicUpdated) and, as all partition keys are in the same
 // revision, delivers the whole topic. A topic grown past a key per

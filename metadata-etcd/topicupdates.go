@@ -63,13 +63,19 @@ func (b *Backend) AddPartitions(ctx context.Context, topic string, expectedCount
 // record with the new configs (nil or empty clears them) and, so that the
 // watch can deliver the whole topic as one EventTopicUpdated, the
 // topic's partition chunks unchanged, in one transaction guarded as
-// AddPartitions'. ErrUnknownTopic for an unknown topic. Safe for
-// concurrent use; each call is one committed change.
-func (b *Backend) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+// AddPartitions'. It is a compare-and-set: the configs read must equal
+// expected (nil and empty alike), else ErrStaleEpoch; the transaction's
+// guards make that read and the rewrite one atomic change.
+// ErrUnknownTopic for an unknown topic. Safe for concurrent use; each call
+// is one committed change.
+func (b *Backend) SetTopicConfigs(ctx context.Context, topic string, expected, configs map[string]string) (metadata.Topic, error) {
 	what := fmt.Sprintf("set configs of %q", topic)
 	return b.updateTopic(ctx, what, topic, func(cur metadata.Topic, unknown bool) (metadata.Topic, bool, error) {
 		if unknown && maps.Equal(cur.Configs, configs) {
 			return cur, true, nil // our earlier commit went through
+		}
+		if !maps.Equal(cur.Configs, expected) {
+			return metadata.Topic{}, false, fmt.Errorf("its configs are not the expected ones: %w", metadata.ErrStaleEpoch)
 		}
 		next := cur.Clone()
 		next.Configs = nil

@@ -1,7 +1,10 @@
 package etcdmeta_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -71,8 +74,9 @@ func TestAddPartitionsRegroups(t *testing.T) {
 
 // TestTopicUpdatesConcurrent: concurrent AddPartitions with the same
 // expected count from two nodes: exactly one commits, the others get
-// ErrStaleEpoch. SetTopicConfigs racing AlterPartition of the same topic
-// loses neither change.
+// ErrStaleEpoch. Read-modify-writes of the configs (SetTopicConfigs
+// expecting what was read, again on ErrStaleEpoch) racing each other and
+// AlterPartition of the same topic lose no change.
 func TestTopicUpdatesConcurrent(t *testing.T) {
 	ec := startEtcd(t, 1)
 	a := newBackend(t, ec.Endpoints(), "/race/")
@@ -115,7 +119,7 @@ func TestTopicUpdatesConcurrent(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() {
 			if i%2 == 0 {
-				_, errs[i] = a.SetTopicConfigs(ctx, "t", map[string]string{"k": "v"})
+				errs[i] = addConfig(ctx, a, "t", fmt.Sprintf("k%d", i), "v")
 				return
 			}
 			p := int32(i / 2)
@@ -133,7 +137,14 @@ func TestTopicUpdatesConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := st.Topics["t"]
-	if len(tp.Partitions) != 6 || tp.Configs["k"] != "v" || len(tp.Configs) != 1 {
+	want := maps.Clone(spec("t", 4).Configs) // the configs it was created with
+	if want == nil {
+		want = map[string]string{}
+	}
+	for _, k := range []string{"k0", "k2", "k4", "k6"} {
+		want[k] = "v"
+	}
+	if len(tp.Partitions) != 6 || !maps.Equal(tp.Configs, want) {
 		t.Fatalf("topic after the race: %+v", tp)
 	}
 	for p := range 6 {
@@ -146,5 +157,26 @@ func TestTopicUpdatesConcurrent(t *testing.T) {
 	updates, _ := w.events(func(e metadata.Event) bool { return e.Type == metadata.EventTopicUpdated })
 	if len(updates) != 5 {
 		t.Errorf("%d TopicUpdated events, want 5 (one AddPartitions, four SetTopicConfigs)", len(updates))
+	}
+}
+
+// addConfig adds key=value to the topic's configs with a compare-and-set
+// on what it read, reading again on ErrStaleEpoch.
+func addConfig(ctx context.Context, b *etcdmeta.Backend, topic, key, value string) error {
+	for {
+		st, err := b.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		cur := st.Topics[topic].Configs
+		next := maps.Clone(cur)
+		if next == nil {
+			next = map[string]string{}
+		}
+		next[key] = value
+		_, err = b.SetTopicConfigs(ctx, topic, cur, next)
+		if !errors.Is(err, metadata.ErrStaleEpoch) {
+			return err
+		}
 	}
 }

@@ -155,9 +155,17 @@ type addPartitionsBody struct {
 	Parts         []metadata.PartitionSpec `json:"parts"`
 }
 
+// setTopicConfigsBody replaces a topic's configs. With CAS set it is a
+// compare-and-set: it applies only if the topic's configs equal Expected
+// (nil and empty alike), else ErrStaleEpoch. Entries written by a build
+// before the compare-and-set carry neither field and apply unconditionally,
+// as they did (CAS is a separate flag because an expected empty set and an
+// absent one encode alike).
 type setTopicConfigsBody struct {
-	Topic   string            `json:"topic"`
-	Configs map[string]string `json:"configs,omitempty"`
+	Topic    string            `json:"topic"`
+	Configs  map[string]string `json:"configs,omitempty"`
+	CAS      bool              `json:"cas,omitempty"`
+	Expected map[string]string `json:"expected,omitempty"`
 }
 
 type alterPartitionBody struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -357,6 +358,9 @@ func (f *fsm) exec(rev metadata.Revision, cmd command) (*result, []metadata.Even
 		old, ok := st.Topics[body.Topic]
 		if !ok {
 			return bad(fmt.Errorf("raftmeta: set configs of %q: %w", body.Topic, metadata.ErrUnknownTopic))
+		}
+		if body.CAS && !maps.Equal(old.Configs, body.Expected) {
+			return bad(fmt.Errorf("raftmeta: set configs of %q: its configs are not the expected ones: %w", body.Topic, metadata.ErrStaleEpoch))
 		}
 		t := old.Clone()
 		t.Configs = nil

@@ -531,6 +531,67 @@ func TestFSMTopicUpdates(t *testing.T) {
 	}
 }
 
+// TestFSMSetTopicConfigsCompareAndSet: the state machine compares a
+// set-topic-configs entry's expectation with the configs it holds when it
+// applies the entry; an entry in the format of a build before the
+// compare-and-set (no cas, no expected) applies unconditionally, as it did.
+func TestFSMSetTopicConfigsCompareAndSet(t *testing.T) {
+	h := newFSMHarness(t, 100)
+	h.apply(cmdCreateTopic, createTopicBody{Spec: testSpec("t")})
+
+	// The topic's configs as created ({k: v}) expected: applies.
+	res := h.apply(cmdSetTopicConfigs, setTopicConfigsBody{Topic: "t", CAS: true, Expected: map[string]string{"k": "v"}, Configs: map[string]string{"a": "1"}})
+	if res.err() != nil || res.Topic == nil || !reflect.DeepEqual(res.Topic.Configs, map[string]string{"a": "1"}) {
+		t.Fatalf("set configs expecting those of the creation: %+v", res)
+	}
+	// A stale expectation (the old set, none, or other values):
+	// ErrStaleEpoch, nothing changes and no event.
+	before, _, _ := h.f.next(1, 100)
+	for _, exp := range []map[string]string{{"k": "v"}, nil, {}, {"a": "2"}, {"a": "1", "b": "1"}} {
+		r := h.apply(cmdSetTopicConfigs, setTopicConfigsBody{Topic: "t", CAS: true, Expected: exp, Configs: map[string]string{"x": "y"}})
+		if !errors.Is(r.err(), metadata.ErrStaleEpoch) {
+			t.Errorf("set configs expecting %v: %v, want ErrStaleEpoch", exp, r.err())
+		}
+	}
+	if after, _, _ := h.f.next(1, 100); len(after) != len(before) {
+		t.Errorf("refused sets changed the history: %d batches, were %d", len(after), len(before))
+	}
+	if tp := h.f.stateClone().Topics["t"]; !reflect.DeepEqual(tp.Configs, map[string]string{"a": "1"}) {
+		t.Fatalf("configs after refused sets: %v", tp.Configs)
+	}
+	// The right expectation: applies; clearing with {} expected as nil.
+	res = h.apply(cmdSetTopicConfigs, setTopicConfigsBody{Topic: "t", CAS: true, Expected: map[string]string{"a": "1"}, Configs: map[string]string{"a": "1", "b": "2"}})
+	if res.err() != nil || !reflect.DeepEqual(res.Topic.Configs, map[string]string{"a": "1", "b": "2"}) {
+		t.Fatalf("set configs with the right expectation: %+v", res)
+	}
+	res = h.apply(cmdSetTopicConfigs, setTopicConfigsBody{Topic: "t", CAS: true, Expected: map[string]string{"b": "2", "a": "1"}})
+	if res.err() != nil || res.Topic.Configs != nil {
+		t.Fatalf("clear configs with the right expectation: %+v", res)
+	}
+	res = h.apply(cmdSetTopicConfigs, setTopicConfigsBody{Topic: "t", CAS: true, Expected: map[string]string{}, Configs: map[string]string{"c": "3"}})
+	if res.err() != nil || !reflect.DeepEqual(res.Topic.Configs, map[string]string{"c": "3"}) {
+		t.Fatalf("set configs expecting an empty set: %+v", res)
+	}
+
+	// An entry of an older build: the body had only topic and configs.
+	type oldBody struct {
+		Topic   string            `json:"topic"`
+		Configs map[string]string `json:"configs,omitempty"`
+	}
+	data := h.cmd(cmdSetTopicConfigs, oldBody{Topic: "t", Configs: map[string]string{"old": "1"}})
+	if bytes.Contains(data, []byte(`"cas"`)) || bytes.Contains(data, []byte(`"expected"`)) {
+		t.Fatalf("old-format entry %q carries the new fields", data)
+	}
+	res = h.applyData(data, 0)
+	if res.err() != nil || !reflect.DeepEqual(res.Topic.Configs, map[string]string{"old": "1"}) {
+		t.Fatalf("old-format entry over configs {c:3}: %+v, want it applied unconditionally", res)
+	}
+	// And the snapshot carries the result.
+	if tp := h.snapshotRestore().f.stateClone().Topics["t"]; !reflect.DeepEqual(tp.Configs, map[string]string{"old": "1"}) {
+		t.Fatalf("configs after snapshot and restore: %v", tp.Configs)
+	}
+}
+
 func TestFSMClusterID(t *testing.T) {
 	h := newFSMHarness(t, 100)
 	h.apply(cmdRegister, registerBody{Reg: testReg(1, "a")})

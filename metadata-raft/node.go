@@ -993,13 +993,15 @@ func (n *Node) AddPartitions(ctx context.Context, topic string, expectedCount in
 }
 
 // SetTopicConfigs replaces the topic's configs (nil or empty clears them)
-// in one committed change watched as EventTopicUpdated; see
-// metadata.TopicUpdater. It returns the whole updated topic; ErrUnknownTopic
-// for an unknown topic. Safe for concurrent use (the last committed call
-// wins); a retry after an indeterminate outcome is deduplicated.
-func (n *Node) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+// if they equal expected, in one committed change watched as
+// EventTopicUpdated; see metadata.TopicUpdater. The state machine compares
+// when it applies the entry, so of concurrent calls with the same
+// expectation one wins and the others get ErrStaleEpoch. It returns the
+// whole updated topic; ErrUnknownTopic for an unknown topic. A retry after
+// an indeterminate outcome is deduplicated.
+func (n *Node) SetTopicConfigs(ctx context.Context, topic string, expected, configs map[string]string) (metadata.Topic, error) {
 	res, err := n.propose(ctx, "set topic configs", cmdSetTopicConfigs,
-		setTopicConfigsBody{Topic: topic, Configs: configs})
+		setTopicConfigsBody{Topic: topic, Configs: configs, CAS: true, Expected: expected})
 	if err != nil {
 		return metadata.Topic{}, err
 	}

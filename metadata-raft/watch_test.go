@@ -35,7 +35,7 @@ func TestWatchBatchesAreCopies(t *testing.T) {
 	if _, err := nd.AddPartitions(ctx, "t", 2, []metadata.PartitionSpec{{Replicas: []int32{1, 2}, Leader: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nd.SetTopicConfigs(ctx, "t", map[string]string{"a": "1"}); err != nil {
+	if _, err := nd.SetTopicConfigs(ctx, "t", tp.Configs, map[string]string{"a": "1"}); err != nil {
 		t.Fatal(err)
 	}
 	const changes = 5

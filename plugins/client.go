@@ -345,13 +345,15 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, expectedCount 
 	return fromPBTopic(resp.GetTopic())
 }
 
-// SetTopicConfigs implements metadata.TopicUpdater; metadata.ErrUnsupported
-// if the backend does not implement it.
-func (c *Client) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+// SetTopicConfigs implements metadata.TopicUpdater (a compare-and-set on
+// the topic's configs, expected carried as expected_configs; a plugin built
+// before that field ignores it and replaces unconditionally);
+// metadata.ErrUnsupported if the backend does not implement it.
+func (c *Client) SetTopicConfigs(ctx context.Context, topic string, expected, configs map[string]string) (metadata.Topic, error) {
 	if err := c.check(); err != nil {
 		return metadata.Topic{}, err
 	}
-	resp, err := c.rpc.SetTopicConfigs(ctx, &pb.SetTopicConfigsRequest{Topic: topic, Configs: configs})
+	resp, err := c.rpc.SetTopicConfigs(ctx, &pb.SetTopicConfigsRequest{Topic: topic, Configs: configs, ExpectedConfigs: expected})
 	if err != nil {
 		return metadata.Topic{}, fromStatus(ctx, err)
 	}

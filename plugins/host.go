@@ -888,7 +888,8 @@ func (h *Host) AddPartitions(ctx context.Context, topic string, expectedCount in
 }
 
 // SetTopicConfigs implements metadata.TopicUpdater (metadata.ErrUnsupported
-// if the backend does not).
-func (h *Host) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
-	return call(ctx, h, func(c *Client) (metadata.Topic, error) { return c.SetTopicConfigs(ctx, topic, configs) })
+// if the backend does not). Not retried: a retry after a crash could meet
+// the configs it set (ErrStaleEpoch), which the caller must judge.
+func (h *Host) SetTopicConfigs(ctx context.Context, topic string, expected, configs map[string]string) (metadata.Topic, error) {
+	return call(ctx, h, func(c *Client) (metadata.Topic, error) { return c.SetTopicConfigs(ctx, topic, expected, configs) })
 }

@@ -345,7 +345,7 @@ func (s *server) SetTopicConfigs(ctx context.Context, req *pb.SetTopicConfigsReq
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	t, err := u.SetTopicConfigs(ctx, req.GetTopic(), req.GetConfigs())
+	t, err := u.SetTopicConfigs(ctx, req.GetTopic(), req.GetExpectedConfigs(), req.GetConfigs())
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -461,33 +461,74 @@ func (c *Cluster) awaitPartitions(ctx context.Context, t metadata.Topic, newTota
 	return t, nil
 }
 
-// AlterTopicConfigs replaces the topic's stored configs with configs
-// (Kafka's AlterConfigs; IncrementalAlterConfigs computes the full map from
-// the Image first — the replacement is not a compare-and-set, so two
-// concurrent incremental changes of one topic may lose one) and returns the
-// topic once this broker's Image has the change. It needs a backend with
-// metadata.TopicUpdater; ErrUnsupported otherwise. ErrUnknownTopic if the
-// topic does not exist; metadata.ErrUnavailable when the backend cannot
-// commit by ctx's deadline.
-func (c *Cluster) AlterTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+// AlterTopicConfigs changes the topic's stored configs by a
+// read-modify-write that loses no concurrent change (Kafka's AlterConfigs
+// and IncrementalAlterConfigs): change computes the new set from the
+// current one (which it must not modify; an error from it is returned as
+// it is), and the result is written as a compare-and-set expecting the
+// current set (metadata.TopicUpdater.SetTopicConfigs). The current set
+// comes from this broker's Image; when the backend answers ErrStaleEpoch
+// (another change came first, or the Image was behind) it waits for an
+// Image at or after a linearizable Snapshot and tries again until ctx
+// ends, so change may run more than once. A topic missing from the Image
+// is looked for in such a newer Image too before the call fails. It
+// returns the topic once this broker's Image has the change. It needs a
+// backend with metadata.TopicUpdater; ErrUnsupported otherwise.
+// ErrUnknownTopic if the topic does not exist; metadata.ErrUnavailable
+// when the backend cannot commit by ctx's deadline.
+func (c *Cluster) AlterTopicConfigs(ctx context.Context, topic string, change func(cur map[string]string) (map[string]string, error)) (metadata.Topic, error) {
 	u, ok := c.backend.(metadata.TopicUpdater)
 	if !ok {
 		return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnsupported)
 	}
-	var t metadata.Topic
-	_, err := c.write(ctx, func(ctx context.Context) error {
-		var err error
-		t, err = u.SetTopicConfigs(ctx, topic, configs)
-		return err
-	})
-	switch {
-	case err == nil:
-	case errors.Is(err, metadata.ErrUnsupported):
-		return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnsupported)
-	case errors.Is(err, metadata.ErrUnknownTopic):
-		return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnknownTopic)
-	default:
+	img, err := c.firstImage(ctx)
+	if err != nil {
 		return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, err)
+	}
+	var t metadata.Topic
+	fresh := false // img is at or after a linearizable Snapshot
+	for {
+		cur, ok := img.Topic(topic)
+		if !ok && !fresh {
+			// The topic may be newer than this broker's Image.
+			if err := c.barrier(ctx); err != nil {
+				return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, err)
+			}
+			img, fresh = c.Image(), true
+			continue
+		}
+		if !ok {
+			return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnknownTopic)
+		}
+		next, err := change(cur.Configs)
+		if err != nil {
+			return metadata.Topic{}, err
+		}
+		_, err = c.write(ctx, func(ctx context.Context) error {
+			var err error
+			t, err = u.SetTopicConfigs(ctx, topic, cur.Configs, next)
+			return err
+		})
+		if err == nil {
+			break
+		}
+		switch {
+		case errors.Is(err, metadata.ErrStaleEpoch):
+			// Another change came first, or this broker's Image was
+			// behind the backend: read again from an Image that has
+			// every committed change, and retry.
+			if err := c.barrier(ctx); err != nil {
+				return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, err)
+			}
+			img, fresh = c.Image(), true
+			continue
+		case errors.Is(err, metadata.ErrUnsupported):
+			return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnsupported)
+		case errors.Is(err, metadata.ErrUnknownTopic):
+			return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnknownTopic)
+		default:
+			return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, err)
+		}
 	}
 	// The change has no revision to wait for: a linearizable Snapshot
 	// taken now is at or after it.

@@ -364,7 +364,7 @@ func TestTopicUpdatesNeedTheCapability(t *testing.T) {
 	mustOK(t, err)
 	_, err = c.CreatePartitions(testCtx(t), "t", 2, nil)
 	mustErr(t, err, ErrUnsupported, metadata.ErrUnsupported)
-	_, err = c.AlterTopicConfigs(testCtx(t), "t", map[string]string{"a": "b"})
+	_, err = c.AlterTopicConfigs(testCtx(t), "t", setConfigs(map[string]string{"a": "b"}))
 	mustErr(t, err, ErrUnsupported)
 }
 
@@ -376,7 +376,7 @@ func TestAlterTopicConfigs(t *testing.T) {
 	tp, err := c1.CreateTopic(testCtx(t), "t", 1, 2, nil, map[string]string{"retention.ms": "1"})
 	mustOK(t, err)
 	want := map[string]string{"retention.ms": "2", "segment.bytes": "1048576"}
-	got, err := c2.AlterTopicConfigs(testCtx(t), "t", want)
+	got, err := c2.AlterTopicConfigs(testCtx(t), "t", setConfigs(want))
 	mustOK(t, err)
 	if !maps.Equal(got.Configs, want) || got.ID != tp.ID {
 		t.Errorf("AlterTopicConfigs returned %+v", got)
@@ -388,8 +388,133 @@ func TestAlterTopicConfigs(t *testing.T) {
 		now, _ := c1.Image().Topic("t")
 		return maps.Equal(now.Configs, want)
 	})
-	_, err = c1.AlterTopicConfigs(testCtx(t), "nope", want)
+	_, err = c1.AlterTopicConfigs(testCtx(t), "nope", setConfigs(want))
 	mustErr(t, err, ErrUnknownTopic)
+}
+
+// setConfigs is an AlterTopicConfigs change that replaces the configs.
+func setConfigs(configs map[string]string) func(map[string]string) (map[string]string, error) {
+	return func(map[string]string) (map[string]string, error) { return configs, nil }
+}
+
+// addConfig is an AlterTopicConfigs change that sets one key.
+func addConfig(key, value string) func(map[string]string) (map[string]string, error) {
+	return func(cur map[string]string) (map[string]string, error) {
+		next := maps.Clone(cur)
+		if next == nil {
+			next = map[string]string{}
+		}
+		next[key] = value
+		return next, nil
+	}
+}
+
+// TestAlterTopicConfigsLosesNoConcurrentChange: many read-modify-writes of
+// one topic's configs through two brokers at once each set their own key;
+// every key is there at the end, on both brokers.
+func TestAlterTopicConfigsLosesNoConcurrentChange(t *testing.T) {
+	s := newStore(t, 0)
+	c1 := startCluster(t, node(t, s, "n1"), 1, "")
+	c2 := startCluster(t, node(t, s, "n2"), 2, "")
+	waitAllLive(t, []*Cluster{c1, c2})
+	_, err := c1.CreateTopic(testCtx(t), "t", 1, 2, nil, map[string]string{"base": "1"})
+	mustOK(t, err)
+	const writers = 16
+	want := map[string]string{"base": "1"}
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		key := fmt.Sprintf("k%d", i)
+		want[key] = "v"
+		c := []*Cluster{c1, c2}[i%2]
+		wg.Go(func() { _, errs[i] = c.AlterTopicConfigs(testCtx(t), "t", addConfig(key, "v")) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	}
+	st, err := s.Snapshot(testCtx(t))
+	mustOK(t, err)
+	if got := st.Topics["t"].Configs; !maps.Equal(got, want) {
+		t.Fatalf("stored configs after %d concurrent changes: %v, want %v", writers, got, want)
+	}
+	for _, c := range []*Cluster{c1, c2} {
+		mustOK(t, c.WaitRevision(testCtx(t), st.Revision))
+		if now, _ := c.Image().Topic("t"); !maps.Equal(now.Configs, want) {
+			t.Errorf("an image has configs %v, want %v", now.Configs, want)
+		}
+	}
+}
+
+// TestAlterTopicConfigsBehindImage: a change through a broker whose image
+// does not have an earlier change yet (its watch is held) does not lose
+// it: the compare-and-set on its stale image fails, and it retries once its
+// image caught up.
+func TestAlterTopicConfigsBehindImage(t *testing.T) {
+	s := newStore(t, 0)
+	c1 := startCluster(t, node(t, s, "n1"), 1, "")
+	f := newFault(t, node(t, s, "n2"))
+	c2 := startCluster(t, f, 2, "")
+	waitAllLive(t, []*Cluster{c1, c2})
+	_, err := c1.CreateTopic(testCtx(t), "t", 1, 2, nil, nil)
+	mustOK(t, err)
+	st, err := s.Snapshot(testCtx(t))
+	mustOK(t, err)
+	mustOK(t, c2.WaitRevision(testCtx(t), st.Revision))
+
+	f.hold()
+	_, err = c1.AlterTopicConfigs(testCtx(t), "t", addConfig("first", "1"))
+	mustOK(t, err)
+	if now, _ := c2.Image().Topic("t"); len(now.Configs) != 0 {
+		t.Fatalf("broker 2's held image already has configs %v", now.Configs)
+	}
+	type reply struct {
+		tp  metadata.Topic
+		err error
+	}
+	done := make(chan reply, 1)
+	go func() {
+		tp, err := c2.AlterTopicConfigs(testCtx(t), "t", addConfig("second", "2"))
+		done <- reply{tp, err}
+	}()
+	eventually(t, 5*time.Second, "broker 2 tries its stale compare-and-set", func() bool { return f.setConfigs.Load() >= 1 })
+	f.unhold()
+	r := <-done
+	mustOK(t, r.err)
+	want := map[string]string{"first": "1", "second": "2"}
+	if !maps.Equal(r.tp.Configs, want) {
+		t.Errorf("AlterTopicConfigs through broker 2 returned configs %v, want %v", r.tp.Configs, want)
+	}
+	if n := f.setConfigs.Load(); n != 2 {
+		t.Errorf("%d SetTopicConfigs calls through broker 2, want 2 (a stale one and its retry)", n)
+	}
+	st, err = s.Snapshot(testCtx(t))
+	mustOK(t, err)
+	if got := st.Topics["t"].Configs; !maps.Equal(got, want) {
+		t.Fatalf("stored configs: %v, want %v", got, want)
+	}
+}
+
+// TestAlterTopicConfigsChangeError: an error of the change is returned as
+// it is and nothing is written.
+func TestAlterTopicConfigsChangeError(t *testing.T) {
+	s := newStore(t, 0)
+	c := startCluster(t, s, 1, "")
+	waitReady(t, c)
+	_, err := c.CreateTopic(testCtx(t), "t", 1, 1, nil, map[string]string{"a": "1"})
+	mustOK(t, err)
+	bad := errors.New("bad change")
+	_, err = c.AlterTopicConfigs(testCtx(t), "t", func(map[string]string) (map[string]string, error) { return nil, bad })
+	if !errors.Is(err, bad) {
+		t.Fatalf("AlterTopicConfigs with a failing change: %v, want it", err)
+	}
+	st, err := s.Snapshot(testCtx(t))
+	mustOK(t, err)
+	if got := st.Topics["t"].Configs; !maps.Equal(got, map[string]string{"a": "1"}) {
+		t.Fatalf("configs after a failed change: %v", got)
+	}
 }
 
 func TestAdminAfterClose(t *testing.T) {
@@ -404,7 +529,7 @@ func TestAdminAfterClose(t *testing.T) {
 	mustErr(t, c.DeleteTopic(ctx, "late"), ErrClosed)
 	_, err = c.CreatePartitions(ctx, "late", 2, nil)
 	mustErr(t, err, ErrClosed)
-	_, err = c.AlterTopicConfigs(ctx, "late", nil)
+	_, err = c.AlterTopicConfigs(ctx, "late", setConfigs(nil))
 	mustErr(t, err, ErrClosed)
 	st, err := s.Snapshot(ctx)
 	mustOK(t, err)

@@ -179,6 +179,7 @@ type faultBackend struct {
 	hbFailures    atomic.Int32
 	hbOK          atomic.Int32
 	addPartitions atomic.Int32
+	setConfigs    atomic.Int32
 
 	mu      sync.Mutex
 	release chan struct{} // closed while streams flow; open while held
@@ -265,8 +266,9 @@ func (f *faultBackend) AddPartitions(ctx context.Context, topic string, expected
 	return t, nil
 }
 
-func (f *faultBackend) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
-	return f.Backend.(metadata.TopicUpdater).SetTopicConfigs(ctx, topic, configs)
+func (f *faultBackend) SetTopicConfigs(ctx context.Context, topic string, expected, configs map[string]string) (metadata.Topic, error) {
+	f.setConfigs.Add(1)
+	return f.Backend.(metadata.TopicUpdater).SetTopicConfigs(ctx, topic, expected, configs)
 }
 
 // hold stops forwarding watch batches until unhold.

@@ -165,7 +165,7 @@ func (e *env) leader(topic string, index int32) *Partition {
 // alterConfigs replaces a topic's configs and waits for the Manager.
 func (e *env) alterConfigs(topic string, configs map[string]string) {
 	e.t.Helper()
-	if _, err := e.cl.AlterTopicConfigs(testCtx(e.t), topic, configs); err != nil {
+	if _, err := e.cl.AlterTopicConfigs(testCtx(e.t), topic, func(map[string]string) (map[string]string, error) { return configs, nil }); err != nil {
 		e.t.Fatalf("AlterTopicConfigs: %v", err)
 	}
 	e.sync()

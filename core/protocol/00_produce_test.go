@@ -220,7 +220,9 @@ func TestProduceNotLeaderAndAcksAll(t *testing.T) {
 	// appended.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), dpWait)
 	defer cancel2()
-	if _, err := e.b.Cluster.AlterTopicConfigs(ctx2, "nl", map[string]string{topicconfig.MinInsyncReplicas: "3"}); err != nil {
+	if _, err := e.b.Cluster.AlterTopicConfigs(ctx2, "nl", func(map[string]string) (map[string]string, error) {
+		return map[string]string{topicconfig.MinInsyncReplicas: "3"}, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	e.sync(e.b)

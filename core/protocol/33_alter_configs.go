@@ -18,9 +18,9 @@ import (
 //     whole config set (a config left out returns to the broker default; a
 //     null value leaves it unset, as Kafka). Names and values are checked
 //     with topicconfig (unknown name or bad value: INVALID_CONFIG); the
-//     new set is written through the backend (Cluster.AlterTopicConfigs)
-//     and answered once this broker's image has it, so every broker
-//     applies it. An unknown topic answers UNKNOWN_TOPIC_OR_PARTITION, a
+//     new set is written through the backend as a compare-and-set on the
+//     set it replaces (Cluster.AlterTopicConfigs) and answered once this
+//     broker's image has it, so every broker applies it. An unknown topic answers UNKNOWN_TOPIC_OR_PARTITION, a
 //     bad name INVALID_TOPIC_EXCEPTION; a backend without topic updates
 //     UNSUPPORTED_VERSION with a message.
 //   - Broker resources (type 4, empty name or this broker's id): chronik
@@ -142,8 +142,10 @@ func alterConfigResources(ctx context.Context, b *Broker, r *Request, validateOn
 
 // alterTopicConfigs computes a topic's new config set with change (given
 // the current stored set, which it must not modify), validates it and,
-// unless validateOnly, writes it through the backend. The topic must be in
-// this broker's image.
+// unless validateOnly, writes it through the backend as a compare-and-set
+// on the set change was given (Cluster.AlterTopicConfigs, which runs
+// change again on a newer set when another change came first, so none is
+// lost). The topic must be in this broker's image.
 func alterTopicConfigs(ctx context.Context, b *Broker, topic string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
 	if err := cluster.ValidateTopicName(topic); err != nil {
 		return err
@@ -156,17 +158,21 @@ func alterTopicConfigs(ctx context.Context, b *Broker, topic string, validateOnl
 	if !ok {
 		return fmt.Errorf("protocol: topic %q does not exist: %w", topic, cluster.ErrUnknownTopic)
 	}
-	next, err := change(t.Configs)
-	if err != nil {
-		return err
-	}
-	if err := topicconfig.Validate(next); err != nil {
-		return err
+	validated := func(cur map[string]string) (map[string]string, error) {
+		next, err := change(cur)
+		if err != nil {
+			return nil, err
+		}
+		if err := topicconfig.Validate(next); err != nil {
+			return nil, err
+		}
+		return next, nil
 	}
 	if validateOnly {
-		return nil
+		_, err := validated(t.Configs)
+		return err
 	}
-	_, err = b.Cluster.AlterTopicConfigs(ctx, topic, next)
+	_, err = b.Cluster.AlterTopicConfigs(ctx, topic, validated)
 	return err
 }
 

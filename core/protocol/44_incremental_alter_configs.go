@@ -22,9 +22,12 @@ import (
 //     cleanup.policy, else INVALID_CONFIG; on an unset config they start
 //     from the broker default, as Kafka) — and the result is checked with
 //     topicconfig (unknown name or bad value: INVALID_CONFIG) and written
-//     through the backend like AlterConfigs. The read-modify-write is not a
-//     compare-and-set: two concurrent changes of one topic may lose one
-//     (see cluster.AlterTopicConfigs). A config named twice in one resource
+//     through the backend like AlterConfigs. The read-modify-write is a
+//     compare-and-set on the set it read: when another change came first,
+//     or this broker's image was behind the backend, the operations apply
+//     again to the newer set (see cluster.AlterTopicConfigs), so, as with
+//     Kafka's controller, concurrent changes of one topic through any
+//     brokers all take effect. A config named twice in one resource
 //     answers INVALID_REQUEST, an unknown operation INVALID_REQUEST, an
 //     unknown topic UNKNOWN_TOPIC_OR_PARTITION.
 //   - Broker resources (type 4): as AlterConfigs — chronik has no dynamic

@@ -243,8 +243,8 @@ func (p *proxy) AddPartitions(ctx context.Context, topic string, expectedCount i
 	return t, unreachable(err)
 }
 
-func (p *proxy) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
-	t, err := p.c.SetTopicConfigs(ctx, topic, configs)
+func (p *proxy) SetTopicConfigs(ctx context.Context, topic string, expected, configs map[string]string) (metadata.Topic, error) {
+	t, err := p.c.SetTopicConfigs(ctx, topic, expected, configs)
 	return t, unreachable(err)
 }
 

@@ -356,8 +356,9 @@ func (s *Store) AddPartitions(ctx context.Context, topic string, expectedCount i
 	return t, nil
 }
 
-// SetTopicConfigs implements metadata.TopicUpdater.
-func (s *Store) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (metadata.Topic, error) {
+// SetTopicConfigs implements metadata.TopicUpdater: a compare-and-set of
+// the topic's configs against expected (nil and empty alike).
+func (s *Store) SetTopicConfigs(ctx context.Context, topic string, expected, configs map[string]string) (metadata.Topic, error) {
 	if err := s.enter(ctx); err != nil {
 		return metadata.Topic{}, err
 	}
@@ -366,6 +367,9 @@ func (s *Store) SetTopicConfigs(ctx context.Context, topic string, configs map[s
 	old, ok := c.state.Topics[topic]
 	if !ok {
 		return metadata.Topic{}, fmt.Errorf("memory: set configs of %q: %w", topic, metadata.ErrUnknownTopic)
+	}
+	if !maps.Equal(old.Configs, expected) {
+		return metadata.Topic{}, fmt.Errorf("memory: set configs of %q: its configs are not the expected ones: %w", topic, metadata.ErrStaleEpoch)
 	}
 	t := old.Clone()
 	t.Configs = nil

@@ -128,6 +128,16 @@ type TopicUpdater interface {
 	// a bad partition spec.
 	AddPartitions(ctx context.Context, topic string, expectedCount int32, parts []PartitionSpec) (Topic, error)
 	// SetTopicConfigs replaces the topic's configs with configs (nil or
-	// empty clears them). ErrUnknownTopic for an unknown topic.
-	SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (Topic, error)
+	// empty clears them) if the topic's current configs equal expected, the
+	// configs the caller based its change on (a compare-and-set: the two
+	// compare as sets of key/value pairs, nil and empty alike; ErrStaleEpoch
+	// otherwise, and nothing changes). The check and the replacement are
+	// one committed change, so of concurrent callers with the same
+	// expectation at most one succeeds and a read-modify-write (Kafka's
+	// IncrementalAlterConfigs) never loses another's change.
+	// ErrUnknownTopic for an unknown topic.
+	//
+	// A go-plugin backend built before expected was part of the contract
+	// ignores it and replaces unconditionally.
+	SetTopicConfigs(ctx context.Context, topic string, expected, configs map[string]string) (Topic, error)
 }

@@ -14,7 +14,9 @@ var (
 	// never existed); the broker must register again.
 	ErrFenced = errors.New("metadata: broker is fenced")
 	// ErrStaleEpoch: the caller's epoch (broker epoch, partition epoch) is
-	// not the current one.
+	// not the current one, or a compare-and-set's expectation (a topic's
+	// partition count for AddPartitions, its configs for SetTopicConfigs)
+	// no longer holds.
 	ErrStaleEpoch = errors.New("metadata: stale epoch")
 	// ErrTopicExists: CreateTopic for a name that exists.
 	ErrTopicExists = errors.New("metadata: topic already exists")

@@ -2531,11 +2531,16 @@ func (x *AddPartitionsResponse) GetTopic() *Topic {
 }
 
 type SetTopicConfigsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Configs       map[string]string      `protobuf:"bytes,2,rep,name=configs,proto3" json:"configs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Topic   string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Configs map[string]string      `protobuf:"bytes,2,rep,name=configs,proto3" json:"configs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The configs the caller based its change on: the backend replaces the
+	// configs only if the topic's current ones equal these (empty and absent
+	// alike), else ErrStaleEpoch. A plugin built before this field ignores it
+	// and replaces unconditionally.
+	ExpectedConfigs map[string]string `protobuf:"bytes,3,rep,name=expected_configs,json=expectedConfigs,proto3" json:"expected_configs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SetTopicConfigsRequest) Reset() {
@@ -2578,6 +2583,13 @@ func (x *SetTopicConfigsRequest) GetTopic() string {
 func (x *SetTopicConfigsRequest) GetConfigs() map[string]string {
 	if x != nil {
 		return x.Configs
+	}
+	return nil
+}
+
+func (x *SetTopicConfigsRequest) GetExpectedConfigs() map[string]string {
+	if x != nil {
+		return x.ExpectedConfigs
 	}
 	return nil
 }
@@ -2800,11 +2812,15 @@ const file_chronik_metadata_v1_metadata_proto_rawDesc = "" +
 	"partitions\x18\x03 \x03(\v2\".chronik.metadata.v1.PartitionSpecR\n" +
 	"partitions\"I\n" +
 	"\x15AddPartitionsResponse\x120\n" +
-	"\x05topic\x18\x01 \x01(\v2\x1a.chronik.metadata.v1.TopicR\x05topic\"\xbe\x01\n" +
+	"\x05topic\x18\x01 \x01(\v2\x1a.chronik.metadata.v1.TopicR\x05topic\"\xef\x02\n" +
 	"\x16SetTopicConfigsRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12R\n" +
-	"\aconfigs\x18\x02 \x03(\v28.chronik.metadata.v1.SetTopicConfigsRequest.ConfigsEntryR\aconfigs\x1a:\n" +
+	"\aconfigs\x18\x02 \x03(\v28.chronik.metadata.v1.SetTopicConfigsRequest.ConfigsEntryR\aconfigs\x12k\n" +
+	"\x10expected_configs\x18\x03 \x03(\v2@.chronik.metadata.v1.SetTopicConfigsRequest.ExpectedConfigsEntryR\x0fexpectedConfigs\x1a:\n" +
 	"\fConfigsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aB\n" +
+	"\x14ExpectedConfigsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
 	"\x17SetTopicConfigsResponse\x120\n" +
@@ -2850,7 +2866,7 @@ func file_chronik_metadata_v1_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_chronik_metadata_v1_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_chronik_metadata_v1_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_chronik_metadata_v1_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_chronik_metadata_v1_metadata_proto_goTypes = []any{
 	(EventType)(0),                      // 0: chronik.metadata.v1.EventType
 	(*Peer)(nil),                        // 1: chronik.metadata.v1.Peer
@@ -2906,6 +2922,7 @@ var file_chronik_metadata_v1_metadata_proto_goTypes = []any{
 	nil,                                 // 51: chronik.metadata.v1.State.BrokersEntry
 	nil,                                 // 52: chronik.metadata.v1.State.TopicsEntry
 	nil,                                 // 53: chronik.metadata.v1.SetTopicConfigsRequest.ConfigsEntry
+	nil,                                 // 54: chronik.metadata.v1.SetTopicConfigsRequest.ExpectedConfigsEntry
 }
 var file_chronik_metadata_v1_metadata_proto_depIdxs = []int32{
 	1,  // 0: chronik.metadata.v1.Config.peers:type_name -> chronik.metadata.v1.Peer
@@ -2938,46 +2955,47 @@ var file_chronik_metadata_v1_metadata_proto_depIdxs = []int32{
 	6,  // 27: chronik.metadata.v1.AddPartitionsRequest.partitions:type_name -> chronik.metadata.v1.PartitionSpec
 	8,  // 28: chronik.metadata.v1.AddPartitionsResponse.topic:type_name -> chronik.metadata.v1.Topic
 	53, // 29: chronik.metadata.v1.SetTopicConfigsRequest.configs:type_name -> chronik.metadata.v1.SetTopicConfigsRequest.ConfigsEntry
-	8,  // 30: chronik.metadata.v1.SetTopicConfigsResponse.topic:type_name -> chronik.metadata.v1.Topic
-	5,  // 31: chronik.metadata.v1.State.BrokersEntry.value:type_name -> chronik.metadata.v1.Broker
-	8,  // 32: chronik.metadata.v1.State.TopicsEntry.value:type_name -> chronik.metadata.v1.Topic
-	17, // 33: chronik.metadata.v1.MetadataBackend.Configure:input_type -> chronik.metadata.v1.ConfigureRequest
-	19, // 34: chronik.metadata.v1.MetadataBackend.Info:input_type -> chronik.metadata.v1.InfoRequest
-	21, // 35: chronik.metadata.v1.MetadataBackend.RegisterBroker:input_type -> chronik.metadata.v1.RegisterBrokerRequest
-	23, // 36: chronik.metadata.v1.MetadataBackend.Heartbeat:input_type -> chronik.metadata.v1.HeartbeatRequest
-	25, // 37: chronik.metadata.v1.MetadataBackend.UnregisterBroker:input_type -> chronik.metadata.v1.UnregisterBrokerRequest
-	27, // 38: chronik.metadata.v1.MetadataBackend.CreateTopic:input_type -> chronik.metadata.v1.CreateTopicRequest
-	29, // 39: chronik.metadata.v1.MetadataBackend.DeleteTopic:input_type -> chronik.metadata.v1.DeleteTopicRequest
-	31, // 40: chronik.metadata.v1.MetadataBackend.AlterPartition:input_type -> chronik.metadata.v1.AlterPartitionRequest
-	33, // 41: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:input_type -> chronik.metadata.v1.AllocateProducerIDsRequest
-	35, // 42: chronik.metadata.v1.MetadataBackend.Snapshot:input_type -> chronik.metadata.v1.SnapshotRequest
-	37, // 43: chronik.metadata.v1.MetadataBackend.Watch:input_type -> chronik.metadata.v1.WatchRequest
-	38, // 44: chronik.metadata.v1.MetadataBackend.Compact:input_type -> chronik.metadata.v1.CompactRequest
-	40, // 45: chronik.metadata.v1.MetadataBackend.AddMember:input_type -> chronik.metadata.v1.AddMemberRequest
-	42, // 46: chronik.metadata.v1.MetadataBackend.RemoveMember:input_type -> chronik.metadata.v1.RemoveMemberRequest
-	44, // 47: chronik.metadata.v1.MetadataBackend.AddPartitions:input_type -> chronik.metadata.v1.AddPartitionsRequest
-	46, // 48: chronik.metadata.v1.MetadataBackend.SetTopicConfigs:input_type -> chronik.metadata.v1.SetTopicConfigsRequest
-	18, // 49: chronik.metadata.v1.MetadataBackend.Configure:output_type -> chronik.metadata.v1.ConfigureResponse
-	20, // 50: chronik.metadata.v1.MetadataBackend.Info:output_type -> chronik.metadata.v1.InfoResponse
-	22, // 51: chronik.metadata.v1.MetadataBackend.RegisterBroker:output_type -> chronik.metadata.v1.RegisterBrokerResponse
-	24, // 52: chronik.metadata.v1.MetadataBackend.Heartbeat:output_type -> chronik.metadata.v1.HeartbeatResponse
-	26, // 53: chronik.metadata.v1.MetadataBackend.UnregisterBroker:output_type -> chronik.metadata.v1.UnregisterBrokerResponse
-	28, // 54: chronik.metadata.v1.MetadataBackend.CreateTopic:output_type -> chronik.metadata.v1.CreateTopicResponse
-	30, // 55: chronik.metadata.v1.MetadataBackend.DeleteTopic:output_type -> chronik.metadata.v1.DeleteTopicResponse
-	32, // 56: chronik.metadata.v1.MetadataBackend.AlterPartition:output_type -> chronik.metadata.v1.AlterPartitionResponse
-	34, // 57: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:output_type -> chronik.metadata.v1.AllocateProducerIDsResponse
-	36, // 58: chronik.metadata.v1.MetadataBackend.Snapshot:output_type -> chronik.metadata.v1.SnapshotResponse
-	14, // 59: chronik.metadata.v1.MetadataBackend.Watch:output_type -> chronik.metadata.v1.WatchBatch
-	39, // 60: chronik.metadata.v1.MetadataBackend.Compact:output_type -> chronik.metadata.v1.CompactResponse
-	41, // 61: chronik.metadata.v1.MetadataBackend.AddMember:output_type -> chronik.metadata.v1.AddMemberResponse
-	43, // 62: chronik.metadata.v1.MetadataBackend.RemoveMember:output_type -> chronik.metadata.v1.RemoveMemberResponse
-	45, // 63: chronik.metadata.v1.MetadataBackend.AddPartitions:output_type -> chronik.metadata.v1.AddPartitionsResponse
-	47, // 64: chronik.metadata.v1.MetadataBackend.SetTopicConfigs:output_type -> chronik.metadata.v1.SetTopicConfigsResponse
-	49, // [49:65] is the sub-list for method output_type
-	33, // [33:49] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	54, // 30: chronik.metadata.v1.SetTopicConfigsRequest.expected_configs:type_name -> chronik.metadata.v1.SetTopicConfigsRequest.ExpectedConfigsEntry
+	8,  // 31: chronik.metadata.v1.SetTopicConfigsResponse.topic:type_name -> chronik.metadata.v1.Topic
+	5,  // 32: chronik.metadata.v1.State.BrokersEntry.value:type_name -> chronik.metadata.v1.Broker
+	8,  // 33: chronik.metadata.v1.State.TopicsEntry.value:type_name -> chronik.metadata.v1.Topic
+	17, // 34: chronik.metadata.v1.MetadataBackend.Configure:input_type -> chronik.metadata.v1.ConfigureRequest
+	19, // 35: chronik.metadata.v1.MetadataBackend.Info:input_type -> chronik.metadata.v1.InfoRequest
+	21, // 36: chronik.metadata.v1.MetadataBackend.RegisterBroker:input_type -> chronik.metadata.v1.RegisterBrokerRequest
+	23, // 37: chronik.metadata.v1.MetadataBackend.Heartbeat:input_type -> chronik.metadata.v1.HeartbeatRequest
+	25, // 38: chronik.metadata.v1.MetadataBackend.UnregisterBroker:input_type -> chronik.metadata.v1.UnregisterBrokerRequest
+	27, // 39: chronik.metadata.v1.MetadataBackend.CreateTopic:input_type -> chronik.metadata.v1.CreateTopicRequest
+	29, // 40: chronik.metadata.v1.MetadataBackend.DeleteTopic:input_type -> chronik.metadata.v1.DeleteTopicRequest
+	31, // 41: chronik.metadata.v1.MetadataBackend.AlterPartition:input_type -> chronik.metadata.v1.AlterPartitionRequest
+	33, // 42: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:input_type -> chronik.metadata.v1.AllocateProducerIDsRequest
+	35, // 43: chronik.metadata.v1.MetadataBackend.Snapshot:input_type -> chronik.metadata.v1.SnapshotRequest
+	37, // 44: chronik.metadata.v1.MetadataBackend.Watch:input_type -> chronik.metadata.v1.WatchRequest
+	38, // 45: chronik.metadata.v1.MetadataBackend.Compact:input_type -> chronik.metadata.v1.CompactRequest
+	40, // 46: chronik.metadata.v1.MetadataBackend.AddMember:input_type -> chronik.metadata.v1.AddMemberRequest
+	42, // 47: chronik.metadata.v1.MetadataBackend.RemoveMember:input_type -> chronik.metadata.v1.RemoveMemberRequest
+	44, // 48: chronik.metadata.v1.MetadataBackend.AddPartitions:input_type -> chronik.metadata.v1.AddPartitionsRequest
+	46, // 49: chronik.metadata.v1.MetadataBackend.SetTopicConfigs:input_type -> chronik.metadata.v1.SetTopicConfigsRequest
+	18, // 50: chronik.metadata.v1.MetadataBackend.Configure:output_type -> chronik.metadata.v1.ConfigureResponse
+	20, // 51: chronik.metadata.v1.MetadataBackend.Info:output_type -> chronik.metadata.v1.InfoResponse
+	22, // 52: chronik.metadata.v1.MetadataBackend.RegisterBroker:output_type -> chronik.metadata.v1.RegisterBrokerResponse
+	24, // 53: chronik.metadata.v1.MetadataBackend.Heartbeat:output_type -> chronik.metadata.v1.HeartbeatResponse
+	26, // 54: chronik.metadata.v1.MetadataBackend.UnregisterBroker:output_type -> chronik.metadata.v1.UnregisterBrokerResponse
+	28, // 55: chronik.metadata.v1.MetadataBackend.CreateTopic:output_type -> chronik.metadata.v1.CreateTopicResponse
+	30, // 56: chronik.metadata.v1.MetadataBackend.DeleteTopic:output_type -> chronik.metadata.v1.DeleteTopicResponse
+	32, // 57: chronik.metadata.v1.MetadataBackend.AlterPartition:output_type -> chronik.metadata.v1.AlterPartitionResponse
+	34, // 58: chronik.metadata.v1.MetadataBackend.AllocateProducerIDs:output_type -> chronik.metadata.v1.AllocateProducerIDsResponse
+	36, // 59: chronik.metadata.v1.MetadataBackend.Snapshot:output_type -> chronik.metadata.v1.SnapshotResponse
+	14, // 60: chronik.metadata.v1.MetadataBackend.Watch:output_type -> chronik.metadata.v1.WatchBatch
+	39, // 61: chronik.metadata.v1.MetadataBackend.Compact:output_type -> chronik.metadata.v1.CompactResponse
+	41, // 62: chronik.metadata.v1.MetadataBackend.AddMember:output_type -> chronik.metadata.v1.AddMemberResponse
+	43, // 63: chronik.metadata.v1.MetadataBackend.RemoveMember:output_type -> chronik.metadata.v1.RemoveMemberResponse
+	45, // 64: chronik.metadata.v1.MetadataBackend.AddPartitions:output_type -> chronik.metadata.v1.AddPartitionsResponse
+	47, // 65: chronik.metadata.v1.MetadataBackend.SetTopicConfigs:output_type -> chronik.metadata.v1.SetTopicConfigsResponse
+	50, // [50:66] is the sub-list for method output_type
+	34, // [34:50] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_chronik_metadata_v1_metadata_proto_init() }
@@ -2991,7 +3009,7 @@ func file_chronik_metadata_v1_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chronik_metadata_v1_metadata_proto_rawDesc), len(file_chronik_metadata_v1_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
