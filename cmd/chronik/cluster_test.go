@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	clustersuite "github.com/chronik-go/chronik/conformance/cluster"
 	"github.com/chronik-go/chronik/core/broker"
 )
@@ -63,6 +66,80 @@ func TestClusterAddAndRemoveVoter(t *testing.T) {
 	if err != nil || strings.Count(out, " voter ") != 1 {
 		t.Fatalf("after remove: %v\n%s", err, out)
 	}
+	p2.stop(t)
+	p1.stop(t)
+}
+
+// TestClusterAddNonvoter adds a fresh node to a running one-node Raft
+// metadata quorum as a non-voter with `chronik cluster add-nonvoter`: the
+// members list shows it as a non-voter, it replicates (its broker becomes
+// ready through the quorum and lists topics created on the first node),
+// then `cluster add-voter` through the new node promotes it and
+// remove-member takes it out again.
+func TestClusterAddNonvoter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p1 := startChronik(t, t.TempDir(), "--broker-id", "1")
+	p1.waitReady(t)
+	createTopics(ctx, t, p1.kafka, 1, "before-join")
+
+	addr2 := freePort(t)
+	p2 := startChronik(t, t.TempDir(), "--broker-id", "2", "--metadata.address", addr2,
+		"--metadata.set", "raft.bootstrap=false")
+	out, err := runCLI(t, "cluster", "add-nonvoter", "--broker", p1.http, "--id", "2", "--address", addr2)
+	if err != nil || !strings.Contains(out, "added 2 ("+addr2+") as a non-voter") {
+		t.Fatalf("cluster add-nonvoter: %v\n%s", err, out)
+	}
+	p2.waitReady(t)
+	memberRow := func(id, addr, role string) *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^` + id + `\s+` + regexp.QuoteMeta(addr) + `\s+` + role + `\s`)
+	}
+	// Both nodes list 1 as the leading voter and 2 as a non-voter.
+	for _, p := range []*chronikProc{p1, p2} {
+		eventually(t, 20*time.Second, "members with 2 as a non-voter on "+p.http, func() (bool, string) {
+			out, err := runCLI(t, "cluster", "members", "--broker", p.http)
+			return err == nil && strings.Contains(out, `leader "1"`) && strings.Count(out, " voter ") == 1 &&
+				memberRow("2", addr2, "non-voter").MatchString(out), out
+		})
+	}
+	// The non-voter replicates: its broker lists a topic created on the
+	// first node before it joined and one created after.
+	createTopics(ctx, t, p1.kafka, 1, "after-join")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p2.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	eventually(t, 20*time.Second, "broker 2 listing both topics", func() (bool, string) {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		tds, err := kadm.NewClient(cl).ListTopics(lctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return tds.Has("before-join") && tds.Has("after-join"), fmt.Sprint(tds.Names())
+	})
+
+	// Promote it, through itself (the non-voter forwards to the leader).
+	out, err = runCLI(t, "cluster", "add-voter", "--broker", p2.http, "--id", "2", "--address", addr2)
+	if err != nil || !strings.Contains(out, "added 2 ("+addr2+") as a voter") {
+		t.Fatalf("cluster add-voter of the non-voter: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "cluster", "members", "--broker", p1.http)
+	if err != nil || strings.Count(out, " voter ") != 2 || !memberRow("2", addr2, "voter").MatchString(out) {
+		t.Fatalf("members after promoting 2: %v\n%s", err, out)
+	}
+
+	out, err = runCLI(t, "cluster", "remove-member", "--broker", p1.http, "--id", "2")
+	if err != nil || !strings.Contains(out, "removed 2") {
+		t.Fatalf("cluster remove-member: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "cluster", "members", "--broker", p1.http)
+	if err != nil || strings.Count(out, " voter ") != 1 || strings.Contains(out, addr2) {
+		t.Fatalf("members after removing 2: %v\n%s", err, out)
+	}
+	// The remaining one-voter quorum still takes writes.
+	createTopics(ctx, t, p1.kafka, 1, "after-remove")
 	p2.stop(t)
 	p1.stop(t)
 }
