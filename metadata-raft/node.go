@@ -882,7 +882,10 @@ func (n *Node) Heartbeat(ctx context.Context, id int32, epoch int64) (metadata.H
 	ctx, cancel := callContext(ctx)
 	defer cancel()
 	var resErr error
+	// The session is the leader's, with the leader's timeout.
+	timeout := n.o.sessionTimeout
 	err := n.retry(ctx, "heartbeat", func() (bool, error) {
+		timeout = n.o.sessionTimeout
 		if n.raft.State() == raft.Leader {
 			err := n.heartbeatLocal(ctx, id, epoch)
 			if errors.Is(err, metadata.ErrFenced) || errors.Is(err, metadata.ErrStaleEpoch) {
@@ -900,6 +903,9 @@ func (n *Node) Heartbeat(ctx context.Context, id int32, epoch int64) (metadata.H
 			return false, err
 		}
 		resErr = errorOf(resp.Code, resp.Msg)
+		if resp.SessionTimeout > 0 {
+			timeout = resp.SessionTimeout
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -908,7 +914,7 @@ func (n *Node) Heartbeat(ctx context.Context, id int32, epoch int64) (metadata.H
 	if resErr != nil {
 		return metadata.HeartbeatResult{}, resErr
 	}
-	return metadata.HeartbeatResult{Epoch: epoch, SessionTimeout: n.o.sessionTimeout}, nil
+	return metadata.HeartbeatResult{Epoch: epoch, SessionTimeout: timeout}, nil
 }
 
 // heartbeatLocal renews a session on this node, which must be the ready

@@ -656,3 +656,51 @@ func TestSessionsActivateDeadlines(t *testing.T) {
 		t.Errorf("nextExpired a timeout later: %d@%d due %v, want broker 1 at epoch 10", id, epoch, ok)
 	}
 }
+
+// TestHeartbeatReportsLeadersTimeout: sessions are held by the leader with
+// its own session timeout, so a heartbeat through a node configured with
+// another timeout reports the leader's.
+func TestHeartbeatReportsLeadersTimeout(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	ctx := testCtx(t, 30*time.Second)
+	li, err := c.leader(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := followerOf(c, li)
+	if err := c.Stop(f); err != nil {
+		t.Fatal(err)
+	}
+	c.confs[f].SessionTimeout = 7 * time.Second
+	if err := c.Restart(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.waitServing(f, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.node(f).RegisterBroker(ctx, testReg(3, "inc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		// Compare with the timeout of the node that led throughout the
+		// call (leadership rarely moves here; if it does, call again).
+		eventually(t, 10*time.Second, fmt.Sprintf("a heartbeat through node %d under one leader", i), func() error {
+			before, err := c.leader(time.Second)
+			if err != nil {
+				return err
+			}
+			res, err := c.node(i).Heartbeat(ctx, b.ID, b.Epoch)
+			if err != nil {
+				return err
+			}
+			if after, err := c.leader(time.Second); err != nil || after != before {
+				return fmt.Errorf("leadership moved from node %d during the call", before)
+			}
+			if want := c.confs[before].SessionTimeout; res.SessionTimeout != want {
+				t.Errorf("heartbeat through node %d reports a session timeout of %v, want leader %d's %v", i, res.SessionTimeout, before, want)
+			}
+			return nil
+		})
+	}
+}
