@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +166,35 @@ func TestControlledShutdownTimeout(t *testing.T) {
 				t.Fatalf("broker's controlled shutdown timeout = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestBackendSettingsFromFileAndEnv: backend settings (metadata.set), such
+// as an etcd password, can come from the config file or the environment
+// instead of the command line, where ps would show them.
+func TestBackendSettingsFromFileAndEnv(t *testing.T) {
+	load := func(t *testing.T, args ...string) Config {
+		t.Helper()
+		fs := pflag.NewFlagSet("chronik", pflag.ContinueOnError)
+		addConfigFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := loadConfig(fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	file := filepath.Join(t.TempDir(), "creds.yaml")
+	if err := os.WriteFile(file, []byte("metadata: etcd\nmetadata.etcd.endpoints: 127.0.0.1:2379\nmetadata.set:\n  - etcd.username=chronik\n  - etcd.password=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := load(t, "--config", file).Settings, []string{"etcd.username=chronik", "etcd.password=from-file"}; !slices.Equal(got, want) {
+		t.Errorf("settings from the file: %q, want %q", got, want)
+	}
+	t.Setenv("CHRONIK_METADATA_SET", "etcd.password=from-env")
+	if got, want := load(t).Settings, []string{"etcd.password=from-env"}; !slices.Equal(got, want) {
+		t.Errorf("settings from CHRONIK_METADATA_SET: %q, want %q", got, want)
 	}
 }
