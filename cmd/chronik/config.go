@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -283,6 +284,43 @@ var configKeys = []string{"config", "metadata", "plugin-dir", "data-dir", "log-l
 	"metadata.session-timeout",
 	"metadata.address", "metadata.peers", "metadata.raft.bind",
 	"metadata.etcd.endpoints", "metadata.etcd.prefix", "metadata.set"}
+
+// String prints every key of c, one "key: value" line each in the order
+// of configKeys; the values of backend settings whose name says they are
+// secret (password, secret, token) are masked.
+func (c Config) String() string {
+	vals := map[string]string{}
+	rv := reflect.ValueOf(c)
+	for i := range rv.NumField() {
+		key := rv.Type().Field(i).Tag.Get("mapstructure")
+		switch v := rv.Field(i).Interface().(type) {
+		case []string:
+			masked := make([]string, len(v))
+			for j, kv := range v {
+				masked[j] = maskSecret(kv)
+			}
+			vals[key] = strings.Join(masked, ",")
+		default:
+			vals[key] = fmt.Sprint(v)
+		}
+	}
+	var b strings.Builder
+	for _, k := range configKeys {
+		fmt.Fprintf(&b, "%s: %s\n", k, vals[k])
+	}
+	return b.String()
+}
+
+// maskSecret hides the value of a key=value backend setting whose key
+// names a secret.
+func maskSecret(kv string) string {
+	k, _, ok := strings.Cut(kv, "=")
+	lk := strings.ToLower(k)
+	if ok && (strings.Contains(lk, "password") || strings.Contains(lk, "secret") || strings.Contains(lk, "token")) {
+		return k + "=***"
+	}
+	return kv
+}
 
 // loadConfig builds the Config from, in rising precedence: defaults, the
 // config file named by --config (or CHRONIK_CONFIG), CHRONIK_* environment

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -196,5 +197,38 @@ func TestBackendSettingsFromFileAndEnv(t *testing.T) {
 	t.Setenv("CHRONIK_METADATA_SET", "etcd.password=from-env")
 	if got, want := load(t).Settings, []string{"etcd.password=from-env"}; !slices.Equal(got, want) {
 		t.Errorf("settings from CHRONIK_METADATA_SET: %q, want %q", got, want)
+	}
+}
+
+// TestConfigCommandPrintsEveryKey: `chronik config` prints every key of
+// Config once, in configKeys order, with secret backend settings masked.
+func TestConfigCommandPrintsEveryKey(t *testing.T) {
+	out, err := runChronik(t, "config", "--metadata.set", "etcd.username=chronik", "--metadata.set", "etcd.password=hunter2",
+		"--controlled-shutdown.timeout", "7s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(configKeys) {
+		t.Fatalf("%d lines for %d keys:\n%s", len(lines), len(configKeys), out)
+	}
+	for i, k := range configKeys {
+		if !strings.HasPrefix(lines[i], k+": ") {
+			t.Errorf("line %d is %q, want key %s", i, lines[i], k)
+		}
+	}
+	rt := reflect.TypeFor[Config]()
+	for i := range rt.NumField() {
+		if tag := rt.Field(i).Tag.Get("mapstructure"); !slices.Contains(configKeys, tag) {
+			t.Errorf("Config field %s (key %q) is not in configKeys", rt.Field(i).Name, tag)
+		}
+	}
+	for _, want := range []string{"metadata.set: etcd.username=chronik,etcd.password=***\n", "controlled-shutdown.timeout: 7s\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("the password is printed:\n%s", out)
 	}
 }

@@ -79,15 +79,7 @@ func newConfigCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			_, err = fmt.Fprintf(out, "config: %s\nmetadata: %s\nplugin-dir: %s\ndata-dir: %s\nlog-level: %s\nlog-format: %s\n"+
-				"broker-id: %d\nlisten: %s\nadvertised: %s\nhttp: %s\nlog.flush: %s\nauto-create-topics: %v\ndefault-partitions: %d\n"+
-				"default-replication-factor: %d\noffsets.topic.partitions: %d\noffsets.topic.replication-factor: %d\n"+
-				"offsets.retention: %v\ngroup.initial-rebalance-delay: %v\nmetadata.peers: %s\n",
-				c.ConfigFile, c.Metadata, c.PluginDir, c.DataDir, c.LogLevel, c.LogFormat,
-				c.BrokerID, c.Listen, c.Advertised, c.HTTP, c.Flush, c.AutoCreateTopics, c.DefaultPartitions,
-				c.DefaultReplicationFactor, c.OffsetsTopicPartitions, c.OffsetsTopicReplicationFactor,
-				c.OffsetsRetention, c.GroupInitialRebalanceDelay, c.MetadataPeers)
+			_, err = io.WriteString(cmd.OutOrStdout(), c.String())
 			return err
 		},
 	}
