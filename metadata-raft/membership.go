@@ -153,25 +153,17 @@ func (n *Node) membershipLocal(ctx context.Context, remove bool, m metadata.Memb
 // transferLeadership hands leadership to another voter and waits until
 // this leader has stepped down (or the transfer failed).
 func (n *Node) transferLeadership(ctx context.Context) error {
-	f := n.raft.LeadershipTransfer()
-	ch := make(chan error, 1)
 	// Leadership transfer futures always resolve (raft answers them on its
 	// leader loop, and on shutdown).
-	if !n.goFunc(func() { ch <- f.Error() }) {
-		return errClosed
+	resolved, err := n.awaitFuture(ctx, n.raft.LeadershipTransfer())
+	if resolved && err != nil {
+		return fmt.Errorf("raftmeta: handing leadership over before removing this node: %w", err)
 	}
-	select {
-	case err := <-ch:
-		if err != nil {
-			return fmt.Errorf("raftmeta: handing leadership over before removing this node: %w", err)
-		}
-		n.log.Info("handed leadership over to remove this node")
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return errClosed
+	if err != nil {
+		return err
 	}
+	n.log.Info("handed leadership over to remove this node")
+	return nil
 }
 
 func findServer(cfg raft.Configuration, id raft.ServerID) (raft.Server, bool) {

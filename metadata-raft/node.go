@@ -347,22 +347,13 @@ func (n *Node) shutdown(kill bool) error {
 		if kill {
 			_ = n.mux.Close(true)
 		} else if n.raft.State() == raft.Leader && n.otherVoters() > 0 {
-			f := n.raft.LeadershipTransfer()
-			ch := make(chan error, 1)
 			// Leadership transfer futures always resolve (raft answers them
 			// on its leader loop, and on shutdown).
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
-				ch <- f.Error()
-			}()
-			select {
-			case err := <-ch:
-				if err != nil {
-					n.log.Debug("leadership transfer on close failed", "error", err)
-				}
-			case <-time.After(2 * n.o.electionTimeout):
+			ctx, cancel := context.WithTimeout(context.Background(), 2*n.o.electionTimeout)
+			if resolved, err := n.awaitFuture(ctx, n.raft.LeadershipTransfer()); resolved && err != nil {
+				n.log.Debug("leadership transfer on close failed", "error", err)
 			}
+			cancel()
 		}
 		n.mu.Lock()
 		n.closed = true
@@ -814,25 +805,32 @@ func (n *Node) readIndexLocal(ctx context.Context) (uint64, error) {
 	return idx, nil
 }
 
-// verifyLeader waits for raft's VerifyLeader.
+// verifyLeader waits for raft's VerifyLeader. Its future always
+// resolves: the leader answers it when it steps down or shuts down, other
+// states at once.
 func (n *Node) verifyLeader(ctx context.Context) error {
-	f := n.raft.VerifyLeader()
+	resolved, err := n.awaitFuture(ctx, n.raft.VerifyLeader())
+	if resolved && err != nil {
+		return fmt.Errorf("%w: %v", errNotLeader, err)
+	}
+	return err
+}
+
+// awaitFuture waits for a raft future that always resolves: resolved and
+// the future's error, or not resolved and ctx's error when ctx ends first,
+// errClosed when the node closes first.
+func (n *Node) awaitFuture(ctx context.Context, f raft.Future) (resolved bool, err error) {
 	ch := make(chan error, 1)
-	// VerifyLeader futures always resolve: the leader answers them when it
-	// steps down or shuts down, other states at once.
 	if !n.goFunc(func() { ch <- f.Error() }) {
-		return errClosed
+		return false, errClosed
 	}
 	select {
 	case err := <-ch:
-		if err != nil {
-			return fmt.Errorf("%w: %v", errNotLeader, err)
-		}
-		return nil
+		return true, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	case <-n.done:
-		return errClosed
+		return false, errClosed
 	}
 }
 
