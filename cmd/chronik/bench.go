@@ -80,6 +80,7 @@ func newBenchModeCommand(mode, short string, run benchFunc) *cobra.Command {
 func addBenchFlags(f *pflag.FlagSet, c *bench.Config, mode string) {
 	f.StringVar(&c.Topic, "topic", c.Topic, "topic (created if missing, with --partitions)")
 	f.Int32Var(&c.Partitions, "partitions", c.Partitions, "partitions of the topic when it is created")
+	f.Int16Var(&c.ReplicationFactor, "replication-factor", c.ReplicationFactor, "replicas of each partition when the topic is created (0: the broker's default)")
 	f.IntVar(&c.RecordSize, "record-size", c.RecordSize, "record value size in bytes")
 	f.StringVar(&c.Acks, "acks", c.Acks, "required acks: 0, 1 or all")
 	f.BoolVar(&c.Idempotent, "idempotent", c.Idempotent, "idempotent producer (needs --acks all)")

@@ -50,7 +50,7 @@ func TestBenchCommands(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/debug/pprof/heap with --http.pprof: %d", resp.StatusCode)
 	}
-	common := []string{"--brokers", p.kafka, "--topic", "bench", "--partitions", "3", "--record-size", "512"}
+	common := []string{"--brokers", p.kafka, "--topic", "bench", "--partitions", "3", "--replication-factor", "1", "--record-size", "512"}
 
 	prod := runBench(t, append([]string{"produce", "--duration", "1s", "--watch-pid", strconv.Itoa(pid)}, common...)...)
 	if prod.Mode != "produce" || prod.Records == 0 || prod.Bytes != prod.Records*512 || prod.Errors != 0 ||
@@ -83,6 +83,10 @@ func TestBenchCommands(t *testing.T) {
 	if out, err := exec.Command(chronikBinary, "bench", "produce", "--brokers", p.kafka, "--acks", "1").CombinedOutput(); err == nil ||
 		!strings.Contains(string(out), "idempotent producer needs acks=all") {
 		t.Fatalf("--acks 1 with the idempotent producer: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(chronikBinary, "bench", "produce", "--brokers", p.kafka, "--replication-factor", "-1").CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "replication factor -1") {
+		t.Fatalf("--replication-factor -1: %v\n%s", err, out)
 	}
 }
 

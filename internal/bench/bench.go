@@ -103,7 +103,8 @@ func (e *errCounter) fill(r *Report) {
 	}
 }
 
-// EnsureTopic creates c.Topic with c.Partitions partitions unless it
+// EnsureTopic creates c.Topic with c.Partitions partitions of
+// c.ReplicationFactor replicas unless it
 // exists, and waits until the client sees a leader for every partition.
 // It is idempotent; ctx bounds the wait.
 func EnsureTopic(ctx context.Context, c Config) error {
@@ -119,7 +120,11 @@ func EnsureTopic(ctx context.Context, c Config) error {
 }
 
 func ensureTopic(ctx context.Context, adm *kadm.Client, c Config) error {
-	resp, err := adm.CreateTopic(ctx, c.Partitions, -1, nil, c.Topic)
+	rf := c.ReplicationFactor
+	if rf == 0 {
+		rf = -1 // the broker's default
+	}
+	resp, err := adm.CreateTopic(ctx, c.Partitions, rf, nil, c.Topic)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("bench: creating topic %q: %w", c.Topic, err)
 	}

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/core/broker"
@@ -192,6 +195,37 @@ func TestProduceOptions(t *testing.T) {
 	}
 }
 
+// TestReplicationFactor: the topic is created with the replication factor
+// asked for; one the cluster cannot place is the broker's error.
+func TestReplicationFactor(t *testing.T) {
+	addr := startChronik(t)
+	ctx := testCtx(t)
+	c := testConfig(addr, "rf1")
+	c.ReplicationFactor = 1
+	if err := EnsureTopic(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).Metadata(ctx, c.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range md.Topics[c.Topic].Partitions {
+		if len(p.Replicas) != 1 {
+			t.Errorf("partition %d has replicas %v, want 1", p.Partition, p.Replicas)
+		}
+	}
+	c = testConfig(addr, "rf3")
+	c.ReplicationFactor = 3
+	if err := EnsureTopic(ctx, c); !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("EnsureTopic with replication factor 3 on one broker: %v, want INVALID_REPLICATION_FACTOR", err)
+	}
+}
+
 func TestConsumeEmptyTopic(t *testing.T) {
 	addr := startChronik(t)
 	_, err := Consume(testCtx(t), testConfig(addr, "empty"))
@@ -213,6 +247,7 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.Compression = "brotli" },
 		func(c *Config) { c.Linger = -1 },
 		func(c *Config) { c.RecordSize = -1 },
+		func(c *Config) { c.ReplicationFactor = -1 },
 	} {
 		c := DefaultConfig()
 		mod(&c)

@@ -16,10 +16,13 @@ type Config struct {
 	// Brokers are the seed brokers (host:port).
 	Brokers []string
 	// Topic is the topic to load; it is created with Partitions
-	// partitions (and the broker's default replication factor) if missing.
+	// partitions and ReplicationFactor replicas each if missing.
 	Topic string
 	// Partitions is the partition count used when the topic is created.
 	Partitions int32
+	// ReplicationFactor is the replica count of each partition when the
+	// topic is created; 0 leaves it to the broker's default.
+	ReplicationFactor int16
 	// RecordSize is the value size of each produced record in bytes. E2E
 	// needs at least 8 (the send timestamp lives in the value).
 	RecordSize int
@@ -85,6 +88,9 @@ func (c Config) Validate() error {
 	}
 	if c.Partitions <= 0 {
 		bad("partitions %d: must be > 0", c.Partitions)
+	}
+	if c.ReplicationFactor < 0 {
+		bad("replication factor %d: must be >= 0 (0: the broker's default)", c.ReplicationFactor)
 	}
 	if c.RecordSize < 0 {
 		bad("record size %d: must be >= 0", c.RecordSize)
