@@ -481,25 +481,12 @@ func (c *Cluster) AlterTopicConfigs(ctx context.Context, topic string, change fu
 	if !ok {
 		return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnsupported)
 	}
-	img, err := c.firstImage(ctx)
+	cur, err := c.topicFresh(ctx, topic)
 	if err != nil {
 		return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, err)
 	}
 	var t metadata.Topic
-	fresh := false // img is at or after a linearizable Snapshot
 	for {
-		cur, ok := img.Topic(topic)
-		if !ok && !fresh {
-			// The topic may be newer than this broker's Image.
-			if err := c.barrier(ctx); err != nil {
-				return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, err)
-			}
-			img, fresh = c.Image(), true
-			continue
-		}
-		if !ok {
-			return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnknownTopic)
-		}
 		next, err := change(cur.Configs)
 		if err != nil {
 			return metadata.Topic{}, err
@@ -520,7 +507,10 @@ func (c *Cluster) AlterTopicConfigs(ctx context.Context, topic string, change fu
 			if err := c.barrier(ctx); err != nil {
 				return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, err)
 			}
-			img, fresh = c.Image(), true
+			var ok bool
+			if cur, ok = c.Image().Topic(topic); !ok {
+				return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnknownTopic)
+			}
 			continue
 		case errors.Is(err, metadata.ErrUnsupported):
 			return metadata.Topic{}, fmt.Errorf("cluster: alter configs of topic %q: %w", topic, ErrUnsupported)
@@ -536,6 +526,40 @@ func (c *Cluster) AlterTopicConfigs(ctx context.Context, topic string, change fu
 		return t, fmt.Errorf("cluster: configs of topic %q altered: %w", topic, err)
 	}
 	return t, nil
+}
+
+// ValidateAlterTopicConfigs runs change on the topic's current stored
+// configs, as AlterTopicConfigs would, and changes nothing (validate_only):
+// change's error is returned as it is. The topic is looked for as
+// AlterTopicConfigs does, so one created through another broker a moment
+// ago is found. ErrUnknownTopic if it does not exist.
+func (c *Cluster) ValidateAlterTopicConfigs(ctx context.Context, topic string, change func(cur map[string]string) (map[string]string, error)) error {
+	cur, err := c.topicFresh(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("cluster: alter configs of topic %q: %w", topic, err)
+	}
+	_, err = change(cur.Configs)
+	return err
+}
+
+// topicFresh returns the topic from this broker's Image or, when that
+// Image does not have it (it may be newer than the Image), from an Image
+// at or after a linearizable Snapshot. ErrUnknownTopic if neither has it.
+func (c *Cluster) topicFresh(ctx context.Context, topic string) (metadata.Topic, error) {
+	img, err := c.firstImage(ctx)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	if t, ok := img.Topic(topic); ok {
+		return t, nil
+	}
+	if err := c.barrier(ctx); err != nil {
+		return metadata.Topic{}, err
+	}
+	if t, ok := c.Image().Topic(topic); ok {
+		return t, nil
+	}
+	return metadata.Topic{}, ErrUnknownTopic
 }
 
 // barrier waits until this broker's Image includes every write committed

@@ -497,6 +497,52 @@ func TestAlterTopicConfigsBehindImage(t *testing.T) {
 	}
 }
 
+// TestAlterTopicConfigsTopicNewerThanImage: a topic created through
+// another broker a moment ago, not yet in this broker's image, is found by
+// AlterTopicConfigs and ValidateAlterTopicConfigs (they look again after a
+// barrier) instead of answering ErrUnknownTopic.
+func TestAlterTopicConfigsTopicNewerThanImage(t *testing.T) {
+	s := newStore(t, 0)
+	c1 := startCluster(t, node(t, s, "n1"), 1, "")
+	f := newFault(t, node(t, s, "n2"))
+	c2 := startCluster(t, f, 2, "")
+	waitAllLive(t, []*Cluster{c1, c2})
+
+	f.hold()
+	_, err := c1.CreateTopic(testCtx(t), "t", 1, 2, nil, map[string]string{"retention.ms": "1"})
+	mustOK(t, err)
+	if _, ok := c2.Image().Topic("t"); ok {
+		t.Fatal("broker 2's held image already has the topic")
+	}
+	done := make(chan error, 2)
+	var seen map[string]string
+	go func() {
+		done <- c2.ValidateAlterTopicConfigs(testCtx(t), "t", func(cur map[string]string) (map[string]string, error) {
+			seen = maps.Clone(cur)
+			return cur, nil
+		})
+	}()
+	go func() {
+		_, err := c2.AlterTopicConfigs(testCtx(t), "t", addConfig("second", "2"))
+		done <- err
+	}()
+	snaps := f.snapshots.Load()
+	eventually(t, 5*time.Second, "both calls look for the topic past broker 2's image", func() bool { return f.snapshots.Load() >= snaps+2 })
+	f.unhold()
+	mustOK(t, <-done)
+	mustOK(t, <-done)
+	if want := map[string]string{"retention.ms": "1"}; !maps.Equal(seen, want) && !maps.Equal(seen, map[string]string{"retention.ms": "1", "second": "2"}) {
+		t.Errorf("ValidateAlterTopicConfigs ran the change on %v, want %v (or with second=2)", seen, want)
+	}
+	st, err := s.Snapshot(testCtx(t))
+	mustOK(t, err)
+	if got, want := st.Topics["t"].Configs, map[string]string{"retention.ms": "1", "second": "2"}; !maps.Equal(got, want) {
+		t.Fatalf("stored configs: %v, want %v", got, want)
+	}
+	err = c2.ValidateAlterTopicConfigs(testCtx(t), "nope", setConfigs(nil))
+	mustErr(t, err, ErrUnknownTopic)
+}
+
 // TestAlterTopicConfigsChangeError: an error of the change is returned as
 // it is and nothing is written.
 func TestAlterTopicConfigsChangeError(t *testing.T) {

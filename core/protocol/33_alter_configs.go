@@ -145,18 +145,12 @@ func alterConfigResources(ctx context.Context, b *Broker, r *Request, validateOn
 // unless validateOnly, writes it through the backend as a compare-and-set
 // on the set change was given (Cluster.AlterTopicConfigs, which runs
 // change again on a newer set when another change came first, so none is
-// lost). The topic must be in this broker's image.
+// lost). A topic created through another broker a moment ago, not yet in
+// this broker's image, is found (cluster.ValidateAlterTopicConfigs and
+// AlterTopicConfigs look again after a barrier).
 func alterTopicConfigs(ctx context.Context, b *Broker, topic string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
 	if err := cluster.ValidateTopicName(topic); err != nil {
 		return err
-	}
-	img, err := metadataImage(ctx, b)
-	if err != nil {
-		return err
-	}
-	t, ok := img.Topic(topic)
-	if !ok {
-		return fmt.Errorf("protocol: topic %q does not exist: %w", topic, cluster.ErrUnknownTopic)
 	}
 	validated := func(cur map[string]string) (map[string]string, error) {
 		next, err := change(cur)
@@ -169,10 +163,9 @@ func alterTopicConfigs(ctx context.Context, b *Broker, topic string, validateOnl
 		return next, nil
 	}
 	if validateOnly {
-		_, err := validated(t.Configs)
-		return err
+		return b.Cluster.ValidateAlterTopicConfigs(ctx, topic, validated)
 	}
-	_, err = b.Cluster.AlterTopicConfigs(ctx, topic, validated)
+	_, err := b.Cluster.AlterTopicConfigs(ctx, topic, validated)
 	return err
 }
 
