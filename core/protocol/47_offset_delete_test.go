@@ -42,6 +42,10 @@ func TestGroupsAcrossTwoBrokers(t *testing.T) {
 		return resp
 	}
 	eventually(t, "the offsets topic", func() bool { return find(c1, "x").ErrorCode == 0 })
+	// Broker 1 created the offsets topic; broker 2 learns of it through
+	// its own image, a moment later (until then it answers
+	// COORDINATOR_NOT_AVAILABLE, which clients retry).
+	eventually(t, "broker 2 knows the offsets topic", func() bool { return find(c2, "x").ErrorCode == 0 })
 	tp, _ := b1.cl.Image().Topic(group.OffsetsTopic)
 	// A group coordinated by each broker.
 	groups := map[int32]string{}
