@@ -25,7 +25,20 @@ func TestGroupAdminKadm(t *testing.T) {
 	s := &seen{counts: map[string]int{}}
 	m := startMember(t, b.addr, "active", s)
 	eventually(t, "active group stable", func() bool { return disjointCover(assignment(t, adm, "active"), 1, 2) })
-	eventually(t, "records consumed and committed", func() bool { return s.distinct() == 10 })
+	// The member records what it polled before it commits it: wait for
+	// the commit too, not only for the records.
+	eventually(t, "records consumed and committed", func() bool {
+		if s.distinct() != 10 {
+			return false
+		}
+		fetched, err := adm.FetchOffsets(ctx, "active")
+		if err != nil || fetched.Error() != nil {
+			return false
+		}
+		var sum int64
+		fetched.Each(func(o kadm.OffsetResponse) { sum += o.At })
+		return sum == 10
+	})
 
 	// A simple group: offsets only.
 	offs := kadm.Offsets{}
