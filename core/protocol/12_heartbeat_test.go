@@ -53,11 +53,14 @@ func TestGroupSessionTimeout(t *testing.T) {
 		t.Fatalf("sync a: %d", code)
 	}
 
-	// b joins with a 300ms session; its JoinGroup waits for a to rejoin.
-	rb := groupCall[*kmsg.JoinGroupResponse](t, b, join("", 300))
+	// b joins with a short session (long enough that the checks of the
+	// two-member generation below finish well before it ends on a loaded
+	// machine); its JoinGroup waits for a to rejoin.
+	const bSessionMs = 1500
+	rb := groupCall[*kmsg.JoinGroupResponse](t, b, join("", bSessionMs))
 	bJoined := make(chan *kmsg.JoinGroupResponse, 1)
 	go func() {
-		resp, err := groupCallE[*kmsg.JoinGroupResponse](harnessCtx(t), b, join(rb.MemberID, 300))
+		resp, err := groupCallE[*kmsg.JoinGroupResponse](harnessCtx(t), b, join(rb.MemberID, bSessionMs))
 		if err != nil {
 			t.Error(err)
 		}
@@ -76,7 +79,8 @@ func TestGroupSessionTimeout(t *testing.T) {
 		t.Fatalf("group with b: %+v", d)
 	}
 
-	// b never heartbeats: after 300ms it is gone, a is told to rejoin.
+	// b never heartbeats: after its session it is gone, a is told to
+	// rejoin.
 	waitFor(t, "b expired", func() bool {
 		return heartbeat(t, b, g, ra.MemberID, ra2.Generation) == kerr.RebalanceInProgress.Code
 	})
