@@ -75,11 +75,7 @@ func ValidateTopicName(name string) error {
 // error. Safe for concurrent use; of concurrent creations of one name on
 // any brokers exactly one succeeds.
 func (c *Cluster) CreateTopic(ctx context.Context, name string, numPartitions int32, replicationFactor int16, assignment map[int32][]int32, configs map[string]string) (metadata.Topic, error) {
-	img, err := c.firstImage(ctx)
-	if err != nil {
-		return metadata.Topic{}, err
-	}
-	spec, err := c.planTopic(img, name, numPartitions, replicationFactor, assignment, configs)
+	spec, err := c.planTopicFresh(ctx, name, numPartitions, replicationFactor, assignment, configs)
 	if err != nil {
 		return metadata.Topic{}, err
 	}
@@ -111,27 +107,63 @@ func (c *Cluster) CreateTopic(ctx context.Context, name string, numPartitions in
 // Image without creating anything (CreateTopics with validate_only) and
 // returns the topic it would create: the replica placement is one
 // CreateTopic could choose, and the id is zero. It returns the errors
-// CreateTopic returns for invalid requests, ErrTopicExists if this
-// broker's Image has the topic, and ErrNoImage (wrapping ctx's error) if
-// no Image arrives before ctx ends.
+// CreateTopic returns for invalid requests, ErrTopicExists if the topic
+// exists (it plans against an Image at or after a linearizable Snapshot,
+// so a topic created through another broker a moment ago counts), and
+// the barrier's error (metadata.ErrUnavailable, ctx's error) when the
+// backend cannot answer.
 func (c *Cluster) ValidateCreateTopic(ctx context.Context, name string, numPartitions int32, replicationFactor int16, assignment map[int32][]int32, configs map[string]string) (metadata.TopicSpec, error) {
+	if err := ValidateTopicName(name); err != nil {
+		return metadata.TopicSpec{}, err
+	}
+	if err := c.barrier(ctx); err != nil {
+		return metadata.TopicSpec{}, fmt.Errorf("cluster: create topic %q: %w", name, err)
+	}
+	return c.planTopic(c.Image(), name, numPartitions, replicationFactor, assignment, configs)
+}
+
+// planTopicFresh plans a creation (planTopic) against this broker's Image
+// and, when the Image refuses it for what it holds (the topic exists, too
+// few live brokers, a replica that is not registered: the Image may be
+// behind the backend, e.g. brokers that registered or a topic deleted
+// through another broker a moment ago), once more against an Image at or
+// after a linearizable Snapshot, as Kafka's controller, which has every
+// registration, would decide.
+func (c *Cluster) planTopicFresh(ctx context.Context, name string, numPartitions int32, rf int16, assignment map[int32][]int32, configs map[string]string) (metadata.TopicSpec, error) {
 	img, err := c.firstImage(ctx)
 	if err != nil {
 		return metadata.TopicSpec{}, err
 	}
-	return c.planTopic(img, name, numPartitions, replicationFactor, assignment, configs)
+	spec, err := c.planTopic(img, name, numPartitions, rf, assignment, configs)
+	var stale imageRefusal
+	if !errors.As(err, &stale) {
+		return spec, err
+	}
+	if berr := c.barrier(ctx); berr != nil {
+		return metadata.TopicSpec{}, fmt.Errorf("cluster: create topic %q: %w", name, berr)
+	}
+	return c.planTopic(c.Image(), name, numPartitions, rf, assignment, configs)
 }
 
+// imageRefusal wraps an error of planTopic that comes from what the Image
+// holds rather than from the request alone, so that a newer Image may not
+// refuse.
+type imageRefusal struct{ err error }
+
+func (e imageRefusal) Error() string { return e.err.Error() }
+func (e imageRefusal) Unwrap() error { return e.err }
+
 // planTopic validates a creation against img and places its replicas.
+// Refusals that depend on img wrap imageRefusal.
 func (c *Cluster) planTopic(img *Image, name string, numPartitions int32, rf int16, assignment map[int32][]int32, configs map[string]string) (metadata.TopicSpec, error) {
 	if err := ValidateTopicName(name); err != nil {
 		return metadata.TopicSpec{}, err
 	}
 	if _, ok := img.Topic(name); ok {
-		return metadata.TopicSpec{}, fmt.Errorf("cluster: create topic %q: %w", name, ErrTopicExists)
+		return metadata.TopicSpec{}, imageRefusal{fmt.Errorf("cluster: create topic %q: %w", name, ErrTopicExists)}
 	}
 	if other, ok := collision(img, name); ok {
-		return metadata.TopicSpec{}, fmt.Errorf("cluster: topic %q collides with existing topic %q ('.' and '_' clash in metric names): %w", name, other, ErrInvalidTopic)
+		return metadata.TopicSpec{}, imageRefusal{fmt.Errorf("cluster: topic %q collides with existing topic %q ('.' and '_' clash in metric names): %w", name, other, ErrInvalidTopic)}
 	}
 	spec := metadata.TopicSpec{Name: name, Configs: maps.Clone(configs)}
 	if len(assignment) > 0 {
@@ -153,7 +185,8 @@ func (c *Cluster) planTopic(img *Image, name string, numPartitions int32, rf int
 		}
 		specs, err := manualSpecs(img, name, 0, -1, parts)
 		if err != nil {
-			return metadata.TopicSpec{}, err
+			// Most refusals are about brokers the Image may not have yet.
+			return metadata.TopicSpec{}, imageRefusal{err}
 		}
 		spec.Partitions = specs
 		return spec, nil
@@ -166,7 +199,7 @@ func (c *Cluster) planTopic(img *Image, name string, numPartitions int32, rf int
 	case rf <= 0:
 		return metadata.TopicSpec{}, fmt.Errorf("cluster: create topic %q: replication factor %d must be larger than 0: %w", name, rf, ErrInvalidReplicationFactor)
 	case int(rf) > len(img.live):
-		return metadata.TopicSpec{}, fmt.Errorf("cluster: create topic %q: replication factor %d larger than the %d live brokers: %w", name, rf, len(img.live), ErrInvalidReplicationFactor)
+		return metadata.TopicSpec{}, imageRefusal{fmt.Errorf("cluster: create topic %q: replication factor %d larger than the %d live brokers: %w", name, rf, len(img.live), ErrInvalidReplicationFactor)}
 	}
 	nb := len(img.live)
 	spec.Partitions = autoSpecs(assignReplicas(img.live, int(numPartitions), int(rf), 0, rand.IntN(nb), rand.IntN(nb)))
@@ -540,6 +573,26 @@ func (c *Cluster) ValidateAlterTopicConfigs(ctx context.Context, topic string, c
 	}
 	_, err = change(cur.Configs)
 	return err
+}
+
+// TopicByID returns the topic with this id from this broker's Image or,
+// when that Image does not have it (a topic created through another
+// broker a moment ago), from an Image at or after a linearizable
+// Snapshot. ok is false if neither has it; err is the barrier's error
+// (metadata.ErrUnavailable, ctx's error) or ErrNoImage.
+func (c *Cluster) TopicByID(ctx context.Context, id metadata.TopicID) (t metadata.Topic, ok bool, err error) {
+	img, err := c.firstImage(ctx)
+	if err != nil {
+		return metadata.Topic{}, false, err
+	}
+	if t, ok := img.TopicByID(id); ok {
+		return t, true, nil
+	}
+	if err := c.barrier(ctx); err != nil {
+		return metadata.Topic{}, false, err
+	}
+	t, ok = c.Image().TopicByID(id)
+	return t, ok, nil
 }
 
 // topicFresh returns the topic from this broker's Image or, when that

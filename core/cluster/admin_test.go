@@ -516,6 +516,7 @@ func TestAlterTopicConfigsTopicNewerThanImage(t *testing.T) {
 	}
 	done := make(chan error, 2)
 	var seen map[string]string
+	snaps := f.snapshots.Load()
 	go func() {
 		done <- c2.ValidateAlterTopicConfigs(testCtx(t), "t", func(cur map[string]string) (map[string]string, error) {
 			seen = maps.Clone(cur)
@@ -526,7 +527,6 @@ func TestAlterTopicConfigsTopicNewerThanImage(t *testing.T) {
 		_, err := c2.AlterTopicConfigs(testCtx(t), "t", addConfig("second", "2"))
 		done <- err
 	}()
-	snaps := f.snapshots.Load()
 	eventually(t, 5*time.Second, "both calls look for the topic past broker 2's image", func() bool { return f.snapshots.Load() >= snaps+2 })
 	f.unhold()
 	mustOK(t, <-done)
@@ -581,5 +581,85 @@ func TestAdminAfterClose(t *testing.T) {
 	mustOK(t, err)
 	if len(st.Topics) != 0 {
 		t.Errorf("topics written after Close: %v", slices.Collect(maps.Keys(st.Topics)))
+	}
+}
+
+// TestCreateTopicImageBehind: a broker whose image is behind the backend
+// (its watch held) plans a creation once more against a fresh image when
+// its own refuses for what it holds, as Kafka's controller, which has
+// every registration, would decide: a replication factor and a manual
+// assignment naming a broker that registered since, validate_only too;
+// and validate_only of a topic created through another broker meanwhile
+// answers ErrTopicExists. TopicByID finds a topic that new as well.
+func TestCreateTopicImageBehind(t *testing.T) {
+	s := newStore(t, 0)
+	f := newFault(t, node(t, s, "n1"))
+	c1 := startCluster(t, f, 1, "")
+	waitReady(t, c1)
+	f.hold()
+	c2 := startCluster(t, node(t, s, "n2"), 2, "")
+	waitReady(t, c2)
+	if got := liveIDs(c1.Image()); len(got) != 1 {
+		t.Fatalf("broker 1's held image lists live brokers %v, want only itself", got)
+	}
+
+	// released runs calls on broker 1 (want Snapshots between them: each
+	// looks past its image once), then lets the held image move and
+	// returns their errors in order.
+	released := func(want int32, calls ...func() error) []error {
+		t.Helper()
+		snaps := f.snapshots.Load()
+		errs := make([]error, len(calls))
+		var wg sync.WaitGroup
+		for i, call := range calls {
+			wg.Go(func() { errs[i] = call() })
+		}
+		eventually(t, 5*time.Second, "the calls look past broker 1's image", func() bool { return f.snapshots.Load() >= snaps+want })
+		f.unhold()
+		wg.Wait()
+		return errs
+	}
+	for _, err := range released(3,
+		func() error { _, err := c1.CreateTopic(testCtx(t), "rf2", 1, 2, nil, nil); return err },
+		func() error {
+			_, err := c1.CreateTopic(testCtx(t), "manual", -1, -1, map[int32][]int32{0: {2}}, nil)
+			return err
+		},
+		func() error { _, err := c1.ValidateCreateTopic(testCtx(t), "rf2v", 1, 2, nil, nil); return err },
+	) {
+		mustOK(t, err)
+	}
+	st, err := s.Snapshot(testCtx(t))
+	mustOK(t, err)
+	if got := st.Topics["rf2"].Partitions; len(got) != 1 || len(got[0].Replicas) != 2 {
+		t.Errorf("rf2 stored with partitions %+v, want one of 2 replicas", got)
+	}
+	if got := st.Topics["manual"].Partitions; len(got) != 1 || !slices.Equal(got[0].Replicas, []int32{2}) {
+		t.Errorf("manual stored with partitions %+v, want replicas [2]", got)
+	}
+
+	f.hold()
+	made, err := c2.CreateTopic(testCtx(t), "made", 1, 1, nil, nil)
+	mustOK(t, err)
+	if _, ok := c1.Image().Topic("made"); ok {
+		t.Fatal("broker 1's held image already has the topic")
+	}
+	var found metadata.Topic
+	var ok bool
+	errs := released(2,
+		func() error { _, err := c1.ValidateCreateTopic(testCtx(t), "made", 1, 1, nil, nil); return err },
+		func() error {
+			var err error
+			found, ok, err = c1.TopicByID(testCtx(t), made.ID)
+			return err
+		},
+	)
+	mustErr(t, errs[0], ErrTopicExists)
+	mustOK(t, errs[1])
+	if !ok || found.Name != "made" {
+		t.Errorf("TopicByID(%s) = %+v, %v", made.ID, found, ok)
+	}
+	if _, ok, err := c1.TopicByID(testCtx(t), randomUUID()); ok || err != nil {
+		t.Errorf("TopicByID of an unknown id: ok %v, err %v", ok, err)
 	}
 }

@@ -111,8 +111,12 @@ func handleDeleteTopics(ctx context.Context, b *Broker, r *Request) (kmsg.Respon
 		case imgErr != nil:
 			d.code, d.msg = errorCode(imgErr), errorMessage(imgErr)
 		case d.byID:
-			t, ok := img.TopicByID(d.id)
+			// A topic created through another broker a moment ago may be
+			// newer than this broker's image: Kafka's controller has it.
+			t, ok, err := b.Cluster.TopicByID(ctx, d.id)
 			switch {
+			case err != nil:
+				d.code, d.msg = errorCode(err), errorMessage(err)
 			case !ok:
 				d.code, d.msg = kerr.UnknownTopicID.Code, messagef("no topic has id %s", d.id)
 			case names[t.Name] > 0:
