@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestConfigPathsRelativeToFile: relative paths a config file sets are
@@ -160,25 +157,14 @@ func testExample(t *testing.T, name, etcd string) {
 	for _, nd := range nodes {
 		nd.proc.waitReady(t)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	want := map[int32]string{}
+	var cns []*clusterNode
 	for _, nd := range nodes {
 		want[nd.id] = nd.kafka
+		cns = append(cns, &clusterNode{id: nd.id, kafka: nd.kafka})
 	}
+	waitListsBrokers(t, cns, want)
 	for _, nd := range nodes {
-		cn := &clusterNode{id: nd.id, kafka: nd.kafka}
-		eventually(t, 20*time.Second, fmt.Sprintf("node %d lists brokers 1, 2, 3", nd.id), func() (bool, string) {
-			m, err := cn.metadataOf(ctx, t)
-			if err != nil {
-				return false, err.Error()
-			}
-			got := map[int32]string{}
-			for _, b := range m.Brokers {
-				got[b.NodeID] = net.JoinHostPort(b.Host, fmt.Sprint(b.Port))
-			}
-			return fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprint(got)
-		})
 		if _, err := os.Stat(filepath.Join(dir, "data", fmt.Sprintf("node%d", nd.id), "metadata")); err != nil {
 			t.Errorf("node %d: no data dir next to its config: %v", nd.id, err)
 		}

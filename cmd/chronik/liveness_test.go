@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"net"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -52,7 +54,35 @@ func startRaftCluster(t *testing.T, n int, extra ...string) []*clusterNode {
 	for _, nd := range nodes {
 		nd.proc.waitReady(t)
 	}
+	// Ready is registered and serving; the tests that follow place
+	// partitions over every broker, so each must list all of them.
+	want := map[int32]string{}
+	for _, nd := range nodes {
+		want[nd.id] = nd.kafka
+	}
+	waitListsBrokers(t, nodes, want)
 	return nodes
+}
+
+// waitListsBrokers waits until every node's Metadata lists exactly the
+// brokers of want (id -> host:port).
+func waitListsBrokers(t *testing.T, nodes []*clusterNode, want map[int32]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, nd := range nodes {
+		eventually(t, 20*time.Second, fmt.Sprintf("node %d lists brokers %v", nd.id, want), func() (bool, string) {
+			m, err := nd.metadataOf(ctx, t)
+			if err != nil {
+				return false, err.Error()
+			}
+			got := map[int32]string{}
+			for _, b := range m.Brokers {
+				got[b.NodeID] = net.JoinHostPort(b.Host, fmt.Sprint(b.Port))
+			}
+			return maps.Equal(got, want), fmt.Sprint(got)
+		})
+	}
 }
 
 // start runs the node's process (again) on its ports and data dir.

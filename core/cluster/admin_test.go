@@ -35,7 +35,7 @@ func waitAllLive(t *testing.T, cs []*Cluster) {
 	t.Helper()
 	waitReady(t, cs...)
 	for _, c := range cs {
-		eventually(t, 2*time.Second, "every broker live", func() bool { return len(c.Image().LiveBrokers()) == len(cs) })
+		eventually(t, waitTimeout, "every broker live", func() bool { return len(c.Image().LiveBrokers()) == len(cs) })
 	}
 }
 
@@ -154,7 +154,7 @@ func TestConcurrentCreateOneWins(t *testing.T) {
 			case err == nil:
 				wins++
 				for _, c := range cs {
-					eventually(t, time.Second, "the winner's topic everywhere", func() bool {
+					eventually(t, waitTimeout, "the winner's topic everywhere", func() bool {
 						got, ok := c.Image().Topic(name)
 						return ok && got.ID == ids[i]
 					})
@@ -255,7 +255,7 @@ func TestCreatePartitions(t *testing.T) {
 	if leads[1] != 2 || leads[2] != 2 || leads[3] != 2 {
 		t.Errorf("leaders of 6 partitions over 3 brokers: %v", leads)
 	}
-	eventually(t, time.Second, "broker 3 sees 6 partitions", func() bool {
+	eventually(t, waitTimeout, "broker 3 sees 6 partitions", func() bool {
 		tp, _ := cs[2].Image().Topic("grow")
 		return len(tp.Partitions) == 6
 	})
@@ -384,7 +384,7 @@ func TestAlterTopicConfigs(t *testing.T) {
 	if now, _ := c2.Image().Topic("t"); !maps.Equal(now.Configs, want) {
 		t.Errorf("broker 2's image right after the change: %v", now.Configs)
 	}
-	eventually(t, time.Second, "broker 1 sees the configs", func() bool {
+	eventually(t, waitTimeout, "broker 1 sees the configs", func() bool {
 		now, _ := c1.Image().Topic("t")
 		return maps.Equal(now.Configs, want)
 	})

@@ -19,7 +19,7 @@ func TestEveryBrokerSeesEveryBroker(t *testing.T) {
 	c2 := startCluster(t, node(t, s, "n2"), 2, "")
 	waitReady(t, c1, c2)
 	for _, c := range []*Cluster{c1, c2} {
-		eventually(t, 2*time.Second, "both brokers live", func() bool { return slices.Equal(liveIDs(c.Image()), []int32{1, 2}) })
+		eventually(t, waitTimeout, "both brokers live", func() bool { return slices.Equal(liveIDs(c.Image()), []int32{1, 2}) })
 		img := c.Image()
 		for _, id := range []int32{1, 2} {
 			b, ok := img.Broker(id)
@@ -56,7 +56,7 @@ func TestTopicCreatedOnOneBrokerIsEverywhere(t *testing.T) {
 	c1 := startCluster(t, node(t, s, "n1"), 1, "")
 	c2 := startCluster(t, node(t, s, "n2"), 2, "")
 	waitReady(t, c1, c2)
-	eventually(t, 2*time.Second, "broker 1 sees broker 2", func() bool { return len(c1.Image().LiveBrokers()) == 2 })
+	eventually(t, waitTimeout, "broker 1 sees broker 2", func() bool { return len(c1.Image().LiveBrokers()) == 2 })
 
 	tp, err := c1.CreateTopic(testCtx(t), "orders", 4, 2, nil, map[string]string{"retention.ms": "60000"})
 	mustOK(t, err)
@@ -68,7 +68,7 @@ func TestTopicCreatedOnOneBrokerIsEverywhere(t *testing.T) {
 	if tp.ID.IsZero() || tp.CreatedAt <= 0 {
 		t.Errorf("topic id %v, created at %d", tp.ID, tp.CreatedAt)
 	}
-	eventually(t, time.Second, "broker 2 sees the topic", func() bool {
+	eventually(t, waitTimeout, "broker 2 sees the topic", func() bool {
 		got, ok := c2.Image().Topic("orders")
 		return ok && got.ID == tp.ID
 	})
@@ -99,7 +99,7 @@ func TestTopicCreatedOnOneBrokerIsEverywhere(t *testing.T) {
 	if _, ok := c2.Image().Topic("orders"); ok {
 		t.Fatal("broker 2's image still has the topic right after DeleteTopic")
 	}
-	eventually(t, time.Second, "broker 1 forgets the topic", func() bool {
+	eventually(t, waitTimeout, "broker 1 forgets the topic", func() bool {
 		_, ok := c1.Image().Topic("orders")
 		return !ok
 	})
@@ -116,7 +116,7 @@ func TestKilledBrokerIsFencedAndRejoins(t *testing.T) {
 	n2 := node(t, s, "n2")
 	c2 := startCluster(t, n2, 2, "")
 	waitReady(t, c1, c2)
-	eventually(t, 2*time.Second, "broker 1 sees broker 2", func() bool { return len(c1.Image().LiveBrokers()) == 2 })
+	eventually(t, waitTimeout, "broker 1 sees broker 2", func() bool { return len(c1.Image().LiveBrokers()) == 2 })
 	_, err := c1.CreateTopic(testCtx(t), "t", 2, 1, nil, nil)
 	mustOK(t, err)
 	var led int32 = -1 // a partition led by broker 2
@@ -170,7 +170,7 @@ func TestKilledBrokerIsFencedAndRejoins(t *testing.T) {
 	if newEpoch <= oldEpoch {
 		t.Errorf("restarted broker 2 has epoch %d, not above %d", newEpoch, oldEpoch)
 	}
-	eventually(t, time.Second, "broker 1 sees broker 2 again", func() bool {
+	eventually(t, waitTimeout, "broker 1 sees broker 2 again", func() bool {
 		b, ok := c1.Image().Broker(2)
 		return ok && !b.Fenced && b.Epoch == newEpoch && b.IncarnationID == c2b.Incarnation()
 	})
@@ -212,7 +212,7 @@ func TestQuickRestartWaitsForOldSession(t *testing.T) {
 		t.Errorf("registered %v after the kill, want within the session timeout %v + 1s", took, testSession)
 	}
 	t.Logf("restarted broker registered %v after the kill, %d duplicate attempts", took.Round(time.Millisecond), f.duplicates.Load())
-	eventually(t, time.Second, "broker 1 sees the new incarnation", func() bool {
+	eventually(t, waitTimeout, "broker 1 sees the new incarnation", func() bool {
 		b, ok := c1.Image().Broker(2)
 		return ok && !b.Fenced && b.Epoch == newEpoch
 	})
@@ -234,15 +234,15 @@ func TestFencedBrokerRegistersAgain(t *testing.T) {
 		b, ok := c1.Image().Broker(2)
 		return ok && b.Fenced
 	})
-	eventually(t, time.Second, "broker 2 not ready once fenced in its image", func() bool { return !c2.Ready() })
+	eventually(t, waitTimeout, "broker 2 not ready once fenced in its image", func() bool { return !c2.Ready() })
 	f.heartbeatsDown.Store(false)
-	eventually(t, 2*time.Second, "broker 2 registered again", func() bool {
+	eventually(t, waitTimeout, "broker 2 registered again", func() bool {
 		e, ok := c2.Epoch()
 		return ok && e > oldEpoch
 	})
 	waitReady(t, c2)
 	newEpoch, _ := c2.Epoch()
-	eventually(t, time.Second, "broker 1 sees the new epoch", func() bool {
+	eventually(t, waitTimeout, "broker 1 sees the new epoch", func() bool {
 		b, ok := c1.Image().Broker(2)
 		return ok && !b.Fenced && b.Epoch == newEpoch
 	})
@@ -342,7 +342,7 @@ func TestCompactedBatchResnapshots(t *testing.T) {
 	c := startCluster(t, f, 1, "")
 	waitReady(t, c)
 	f.breakStream(t, metadata.ErrCompacted)
-	eventually(t, 2*time.Second, "a second snapshot", func() bool { return f.snapshots.Load() == 2 })
+	eventually(t, waitTimeout, "a second snapshot", func() bool { return f.snapshots.Load() == 2 })
 	_, err := s.AllocateProducerIDs(testCtx(t), 10)
 	mustOK(t, err)
 	mustOK(t, c.WaitRevision(testCtx(t), s.Revision()))
@@ -365,7 +365,7 @@ func TestForgedBatchIsNeverPublished(t *testing.T) {
 		{Type: metadata.EventBrokerRegistered, Broker: broker(7, int64(rev+1), false)},
 		{Type: metadata.EventTopicDeleted, TopicName: "no-such-topic"},
 	}})
-	eventually(t, 2*time.Second, "a second snapshot", func() bool { return f.snapshots.Load() == 2 })
+	eventually(t, waitTimeout, "a second snapshot", func() bool { return f.snapshots.Load() == 2 })
 	select {
 	case <-changed:
 		t.Errorf("an image was published after the forged batch: %v", liveIDs(c.Image()))
@@ -390,7 +390,7 @@ func TestReadyNeedsOwnRegistrationInImage(t *testing.T) {
 	f := newFault(t, s)
 	f.registerDown.Store(true)
 	c := startCluster(t, f, 1, "")
-	eventually(t, 2*time.Second, "a first image", func() bool { return c.Image() != nil })
+	eventually(t, waitTimeout, "a first image", func() bool { return c.Image() != nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	mustErr(t, c.WaitReady(ctx), context.DeadlineExceeded)
@@ -399,7 +399,7 @@ func TestReadyNeedsOwnRegistrationInImage(t *testing.T) {
 	}
 	f.hold()
 	f.registerDown.Store(false)
-	eventually(t, 2*time.Second, "registered", func() bool { _, ok := c.Epoch(); return ok })
+	eventually(t, waitTimeout, "registered", func() bool { _, ok := c.Epoch(); return ok })
 	if c.Ready() {
 		t.Fatal("ready before the image holds the registration")
 	}
@@ -444,10 +444,10 @@ func TestCloseUnregisters(t *testing.T) {
 	c1 := startCluster(t, node(t, s, "n1"), 1, "")
 	c2 := startCluster(t, node(t, s, "n2"), 2, "")
 	waitReady(t, c1, c2)
-	eventually(t, 2*time.Second, "broker 1 sees broker 2", func() bool { return len(c1.Image().LiveBrokers()) == 2 })
+	eventually(t, waitTimeout, "broker 1 sees broker 2", func() bool { return len(c1.Image().LiveBrokers()) == 2 })
 	mustOK(t, c2.Close())
 	mustOK(t, c2.Close()) // idempotent
-	eventually(t, time.Second, "broker 2 unregistered", func() bool {
+	eventually(t, waitTimeout, "broker 2 unregistered", func() bool {
 		_, ok := c1.Image().Broker(2)
 		return !ok
 	})

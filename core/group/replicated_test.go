@@ -13,6 +13,7 @@ import (
 	"github.com/chronik-go/chronik/core/broker"
 	"github.com/chronik-go/chronik/core/group"
 	"github.com/chronik-go/chronik/plugins/memory"
+	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
 // startBrokers starts n core/broker brokers (ids 1..n) over one memory
@@ -113,10 +114,16 @@ func TestOffsetsTopicReplicatedFailover(t *testing.T) {
 		t.Fatalf("CommitOffsets: %v %v", err, res.Error())
 	}
 
-	img := bs[0].Cluster().Image()
-	tp, ok := img.Topic(group.OffsetsTopic)
-	if !ok || len(tp.Partitions) != 3 {
-		t.Fatalf("offsets topic: %v %+v", ok, tp)
+	// Another broker may have created the offsets topic: broker 1's image
+	// learns it through its watch.
+	var tp metadata.Topic
+	poll(t, 10*time.Second, "broker 1 knows the offsets topic", func() bool {
+		var ok bool
+		tp, ok = bs[0].Cluster().Image().Topic(group.OffsetsTopic)
+		return ok
+	})
+	if len(tp.Partitions) != 3 {
+		t.Fatalf("offsets topic: %+v", tp)
 	}
 	for _, p := range tp.Partitions {
 		if len(p.Replicas) != 3 {
@@ -204,9 +211,14 @@ func TestOffsetsTopicExplicitReplicationFactor(t *testing.T) {
 		r := kadm.NewClient(cl).FindGroupCoordinators(ctx, "g")["g"]
 		return r.Err == nil && r.NodeID > 0
 	})
-	tp, ok := bs[0].Cluster().Image().Topic(group.OffsetsTopic)
-	if !ok || len(tp.Partitions) != 2 {
-		t.Fatalf("offsets topic: %v %+v", ok, tp)
+	var tp metadata.Topic
+	poll(t, 10*time.Second, "broker 1 knows the offsets topic", func() bool {
+		var ok bool
+		tp, ok = bs[0].Cluster().Image().Topic(group.OffsetsTopic)
+		return ok
+	})
+	if len(tp.Partitions) != 2 {
+		t.Fatalf("offsets topic: %+v", tp)
 	}
 	for _, p := range tp.Partitions {
 		if len(p.Replicas) != 2 {

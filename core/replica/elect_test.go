@@ -159,7 +159,13 @@ func TestElectPreferredLeader(t *testing.T) {
 	if r := res[topic][0]; r.Err != nil {
 		t.Fatalf("ElectLeaders: %v %s", r.Err, r.ErrMessage)
 	}
-	p, _ := via.cl.Image().Partition(topic, 0)
+	// kadm sends ElectLeaders to the controller, which may not be via:
+	// via's image learns the election through its watch.
+	var p metadata.Partition
+	eventually(t, 10*time.Second, fmt.Sprintf("broker %d's image has broker %d leading", via.id, pref.id), func() bool {
+		p, _ = via.cl.Image().Partition(topic, 0)
+		return p.Leader == pref.id
+	})
 	if p.Leader != pref.id || p.LeaderEpoch != epoch+1 || !slices.Equal(p.ISR, beforeElect.ISR) {
 		t.Fatalf("after the election: %+v; want leader %d, epoch %d, ISR %v", p, pref.id, epoch+1, beforeElect.ISR)
 	}
