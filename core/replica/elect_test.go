@@ -1,89 +1,29 @@
 package replica_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
-// steadyProducer produces to partition 0 of a one-partition topic with an
-// idempotent acks=all client at a steady rate, recording what is
-// acknowledged, until finish.
-type steadyProducer struct {
-	mu     sync.Mutex
-	acked  []string
-	failed []error
-	cl     *kgo.Client
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-func startProducer(t *testing.T, nodes []*node, topic string) *steadyProducer {
+// finish stops sp, waits for the answer to every record, and checks that
+// nothing failed and that the acknowledged records are exactly what
+// partition 0 holds, in order.
+func finish(t *testing.T, sp *brokertest.Producer, nodes []*node, topic string) {
 	t.Helper()
-	sp := &steadyProducer{cl: newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))}
-	ctx, stop := context.WithCancel(context.Background())
-	sp.stop = stop
-	sp.wg.Go(func() {
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			v := fmt.Sprintf("r%06d", i)
-			sp.cl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, func(r *kgo.Record, err error) {
-				sp.mu.Lock()
-				defer sp.mu.Unlock()
-				if err != nil {
-					sp.failed = append(sp.failed, err)
-					return
-				}
-				sp.acked = append(sp.acked, string(r.Value))
-			})
-		}
-	})
-	t.Cleanup(func() { stop(); sp.wg.Wait() })
-	return sp
-}
-
-func (sp *steadyProducer) ackedN() int {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	return len(sp.acked)
-}
-
-// finish stops producing, waits for every answer, and checks that nothing
-// failed and that the acknowledged records are exactly what partition 0
-// holds, in order.
-func (sp *steadyProducer) finish(t *testing.T, nodes []*node, topic string) {
-	t.Helper()
-	sp.stop()
-	sp.wg.Wait()
-	if err := sp.cl.Flush(testCtx(t, 30*time.Second)); err != nil {
+	if err := sp.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	if len(sp.failed) > 0 {
-		t.Fatalf("%d records failed, first: %v", len(sp.failed), sp.failed[0])
-	}
-	got := consumeAll(t, nodes, topic, map[int32]int{0: len(sp.acked)})
-	if !slices.Equal(got[0], sp.acked) {
-		t.Fatalf("read %d records, want exactly the %d acknowledged, in order", len(got[0]), len(sp.acked))
-	}
+	checkInOrder(t, sp, nodes, topic)
 	waitReplicasMatch(t, nodes, topic, 0)
-	t.Logf("%d records acknowledged, all read back once, in order; replicas identical", len(sp.acked))
+	t.Logf("%d records acknowledged, all read back once, in order; replicas identical", sp.Count())
 }
 
 // failoverAndReturn creates an RF=3 one-partition topic with a steady
@@ -91,7 +31,7 @@ func (sp *steadyProducer) finish(t *testing.T, nodes []*node, topic string) {
 // failover, restarts the broker and waits until it is back in the ISR.
 // It returns the producer, the returned broker and the partition's leader
 // epoch after the failover.
-func failoverAndReturn(t *testing.T, nodes []*node, topic string) (*steadyProducer, *node, int32) {
+func failoverAndReturn(t *testing.T, nodes []*node, topic string) (*brokertest.Producer, *node, int32) {
 	t.Helper()
 	createTopic(t, nodes, topic, 1, 3, nil)
 	pref := leaderOf(t, nodes, topic, 0)
@@ -99,8 +39,8 @@ func failoverAndReturn(t *testing.T, nodes []*node, topic string) (*steadyProduc
 	if before.Replicas[0] != pref.id {
 		t.Fatalf("initial leader %d is not the preferred replica of %v", pref.id, before.Replicas)
 	}
-	sp := startProducer(t, nodes, topic)
-	eventually(t, 20*time.Second, "records acknowledged before the stop", func() bool { return sp.ackedN() >= 200 })
+	sp := brokertest.ProduceSteadily(t, seeds(nodes), topic)
+	eventually(t, 20*time.Second, "records acknowledged before the stop", func() bool { return sp.Count() >= 200 })
 	pref.stop()
 	var other *node
 	for _, n := range nodes {
@@ -113,8 +53,8 @@ func failoverAndReturn(t *testing.T, nodes []*node, topic string) (*steadyProduc
 		p, _ := other.cl.Image().Partition(topic, 0)
 		return p.Leader >= 0 && p.Leader != pref.id
 	})
-	n := sp.ackedN()
-	eventually(t, 30*time.Second, "the producer continuing on the new leader", func() bool { return sp.ackedN() >= n+200 })
+	n := sp.Count()
+	eventually(t, 30*time.Second, "the producer continuing on the new leader", func() bool { return sp.Count() >= n+200 })
 	pref.start(t)
 	eventually(t, 20*time.Second, "the restarted broker back in the ISR", func() bool {
 		p, _ := other.cl.Image().Partition(topic, 0)
@@ -173,9 +113,9 @@ func TestElectPreferredLeader(t *testing.T) {
 	if err != nil || res[topic][0].Err == nil {
 		t.Fatalf("second election: %v %+v, want ELECTION_NOT_NEEDED", err, res[topic][0])
 	}
-	n := sp.ackedN()
-	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.ackedN() >= n+200 })
-	sp.finish(t, nodes, topic)
+	n := sp.Count()
+	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.Count() >= n+200 })
+	finish(t, sp, nodes, topic)
 }
 
 // TestAutoLeaderRebalance: with automatic rebalancing on (short check
@@ -197,9 +137,9 @@ func TestAutoLeaderRebalance(t *testing.T) {
 	if p, _ := pref.cl.Image().Partition(topic, 0); p.LeaderEpoch < epoch+1 || len(p.ISR) != 3 {
 		t.Fatalf("after rebalancing: %+v (epoch was %d)", p, epoch)
 	}
-	n := sp.ackedN()
-	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.ackedN() >= n+200 })
-	sp.finish(t, nodes, topic)
+	n := sp.Count()
+	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.Count() >= n+200 })
+	finish(t, sp, nodes, topic)
 }
 
 // TestAutoLeaderRebalanceThreshold: broker 1 is the preferred replica of

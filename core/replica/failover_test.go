@@ -1,16 +1,15 @@
 package replica_test
 
 import (
-	"context"
-	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 )
 
 // TestLeaderFailover: an idempotent acks=all producer writes to an RF=3
@@ -40,53 +39,10 @@ func testLeaderFailover(t *testing.T, crash bool) {
 	victim := leaderOf(t, nodes, topic, 0)
 	before, _ := victim.cl.Image().Partition(topic, 0)
 
-	cl := newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
-	var mu sync.Mutex
-	acked := map[int32][]string{}
-	var failed []error
-	var killTime, firstAck time.Time // of partition 0, after the kill
-	ackedN := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, v := range acked {
-			n += len(v)
-		}
-		return n
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			v := fmt.Sprintf("r%06d", i)
-			cl.Produce(context.Background(), &kgo.Record{Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					failed = append(failed, err)
-					return
-				}
-				acked[r.Partition] = append(acked[r.Partition], string(r.Value))
-				if r.Partition == 0 && !killTime.IsZero() && firstAck.IsZero() {
-					firstAck = time.Now()
-				}
-			})
-		}
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
-
-	eventually(t, 20*time.Second, "records acknowledged before the kill", func() bool { return ackedN() >= 200 })
-	killedAt := ackedN()
-	mu.Lock()
-	killTime = time.Now()
-	mu.Unlock()
+	acks := brokertest.ProduceSteadily(t, seeds(nodes), topic)
+	eventually(t, 20*time.Second, "records acknowledged before the kill", func() bool { return acks.Count() >= 200 })
+	killedAt := acks.Count()
+	killTime := time.Now()
 	if crash {
 		victim.crash()
 	} else {
@@ -115,36 +71,24 @@ func testLeaderFailover(t *testing.T, crash bool) {
 	if after.Leader != wantLeader || after.LeaderEpoch != before.LeaderEpoch+1 || slices.Contains(after.ISR, victim.id) {
 		t.Fatalf("after the kill: %+v (before %+v); want leader %d (first live ISR replica), epoch +1, ISR without %d", after, before, wantLeader, victim.id)
 	}
-	eventually(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return ackedN() >= killedAt+500 })
-	stop()
-	wg.Wait()
-	if err := cl.Flush(testCtx(t, 30*time.Second)); err != nil {
+	eventually(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return acks.Count() >= killedAt+500 })
+	if err := acks.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	if len(failed) > 0 {
-		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
-	}
-	want := map[int32]int{}
-	for p, v := range acked {
-		want[p] = len(v)
-	}
-	mu.Unlock()
-
-	got := consumeAll(t, live, topic, want)
-	for p, v := range acked {
-		if !slices.Equal(got[p], v) {
-			t.Fatalf("partition %d: read %d records, want exactly the %d acknowledged, in order", p, len(got[p]), len(v))
-		}
-	}
+	checkInOrder(t, acks, live, topic)
 	for p := range int32(3) {
 		waitReplicasMatch(t, live, topic, p)
 	}
-	mu.Lock()
+	var firstAck time.Time // of partition 0, after the kill
+	for _, a := range acks.Acks() {
+		if a.Partition == 0 && a.At.After(killTime) {
+			firstAck = a.At
+			break
+		}
+	}
 	took := firstAck.Sub(killTime)
-	mu.Unlock()
 	t.Logf("%d records acknowledged (%d after the kill), all read back once, in order; first acks=all on partition 0 %v after the kill",
-		ackedN(), ackedN()-killedAt, took.Round(time.Millisecond))
+		acks.Count(), acks.Count()-killedAt, took.Round(time.Millisecond))
 	if limit := sessionTimeout + 2*time.Second; took > limit {
 		t.Errorf("failover took %v, more than the session timeout + 2 s (%v)", took, limit)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/cluster"
 	"github.com/chronik-go/chronik/core/commitlog"
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/protocol"
 	"github.com/chronik-go/chronik/core/replica"
@@ -209,13 +210,7 @@ func seeds(nodes []*node) []string {
 
 func newClient(t testing.TB, nodes []*node, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds(nodes)...), kgo.MetadataMinAge(50 * time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond })}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return brokertest.NewClient(t, seeds(nodes), opts...)
 }
 
 // readLog returns the raw bytes of a replica's log from offset from to

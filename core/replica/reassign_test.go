@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 )
 
 // createAssigned creates a one-partition topic whose replicas are exactly
@@ -109,8 +111,8 @@ func TestReassignMovesData(t *testing.T) {
 	if l := leaderOf(t, nodes, topic, 0); l.id != 1 {
 		t.Fatalf("leader %d, want 1", l.id)
 	}
-	sp := startProducer(t, nodes, topic)
-	eventually(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.ackedN() >= 300 })
+	sp := brokertest.ProduceSteadily(t, seeds(nodes), topic)
+	eventually(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.Count() >= 300 })
 
 	n3 := nodesByID(nodes, 3)[0]
 	n3.stopReplication() // keeps the reassignment in progress until restarted
@@ -130,8 +132,8 @@ func TestReassignMovesData(t *testing.T) {
 		_, ok := n3.parts.Partition(topic, 0)
 		return ok
 	})
-	n := sp.ackedN()
-	eventually(t, 20*time.Second, "producing while the reassignment is pending", func() bool { return sp.ackedN() >= n+100 })
+	n := sp.Count()
+	eventually(t, 20*time.Second, "producing while the reassignment is pending", func() bool { return sp.Count() >= n+100 })
 	if _, ok := listed(t, adm, topic); !ok {
 		t.Fatal("the reassignment completed without broker 3 fetching")
 	}
@@ -151,11 +153,11 @@ func TestReassignMovesData(t *testing.T) {
 	}
 	n1 := nodesByID(nodes, 1)[0]
 	eventually(t, 10*time.Second, "broker 1's copy deleted", func() bool { return dirGone(n1, topic) })
-	n = sp.ackedN()
-	eventually(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.ackedN() >= n+200 })
-	sp.finish(t, nodesByID(nodes, 2, 3), topic)
+	n = sp.Count()
+	eventually(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.Count() >= n+200 })
+	finish(t, sp, nodesByID(nodes, 2, 3), topic)
 	p, _ := n3.cl.Image().Partition(topic, 0)
-	t.Logf("reassigned to %v, leader %d epoch %d, ISR %v; %d records acknowledged, all read back", p.Replicas, p.Leader, p.LeaderEpoch, p.ISR, sp.ackedN())
+	t.Logf("reassigned to %v, leader %d epoch %d, ISR %v; %d records acknowledged, all read back", p.Replicas, p.Leader, p.LeaderEpoch, p.ISR, sp.Count())
 }
 
 // TestReassignKeepsLeader: a reassignment from {1,2} to {1,3} (the leader
@@ -324,8 +326,8 @@ func TestReassignSurvivesDriverCrash(t *testing.T) {
 	nodes := startNodes(t, st, 3, testReplicaConfig(5*time.Second))
 	const topic = "reassign-crash"
 	createAssigned(t, nodes, topic, []int32{1, 2})
-	sp := startProducer(t, nodes, topic)
-	eventually(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.ackedN() >= 200 })
+	sp := brokertest.ProduceSteadily(t, seeds(nodes), topic)
+	eventually(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.Count() >= 200 })
 	n1, n3 := nodes[0], nodes[2]
 	n3.stopReplication()
 	if err := alter(t, kadm.NewClient(newClient(t, []*node{n1})), topic, []int32{2, 3}); err != nil {
@@ -348,7 +350,7 @@ func TestReassignSurvivesDriverCrash(t *testing.T) {
 	if _, ok := listed(t, adm, topic); ok {
 		t.Fatal("the completed reassignment is still listed")
 	}
-	n := sp.ackedN()
-	eventually(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.ackedN() >= n+200 })
-	sp.finish(t, nodesByID(nodes, 2, 3), topic)
+	n := sp.Count()
+	eventually(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.Count() >= n+200 })
+	finish(t, sp, nodesByID(nodes, 2, 3), topic)
 }

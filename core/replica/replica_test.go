@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/core/replica"
 	"github.com/chronik-go/chronik/plugins/memory"
 )
@@ -95,6 +96,27 @@ func consumeAll(t *testing.T, nodes []*node, topic string, want map[int32]int) m
 		fs.EachRecord(func(r *kgo.Record) { got[r.Partition] = append(got[r.Partition], string(r.Value)) })
 	}
 	return got
+}
+
+// checkInOrder fails the test if a record sp produced failed, or if a
+// partition of topic read from nodes does not hold exactly the records sp
+// had acknowledged on it, in order.
+func checkInOrder(t *testing.T, sp *brokertest.Producer, nodes []*node, topic string) {
+	t.Helper()
+	if failed := sp.Failed(); len(failed) > 0 {
+		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
+	}
+	acked := sp.Values()
+	want := map[int32]int{}
+	for p, v := range acked {
+		want[p] = len(v)
+	}
+	got := consumeAll(t, nodes, topic, want)
+	for p, v := range acked {
+		if !slices.Equal(got[p], v) {
+			t.Fatalf("partition %d: read %d records, want exactly the %d acknowledged, in order", p, len(got[p]), len(v))
+		}
+	}
 }
 
 func lens(m map[int32][]string) map[int32]int {

@@ -5,127 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/core/replica"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
-
-// ackLog is what an acks=all producer had acknowledged: each record's
-// value by partition and offset.
-type ackLog struct {
-	mu     sync.Mutex
-	at     map[int32]map[int64]string
-	failed []error
-	n      int
-}
-
-func (a *ackLog) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.n
-}
-
-// produceSteadily produces to topic with an idempotent acks=all client
-// every 2 ms, recording each acknowledged record's offset, until the test
-// ends or the returned stop is called (which waits for every answer).
-func produceSteadily(t *testing.T, nodes []*node, topic string) (*ackLog, func()) {
-	t.Helper()
-	cl := newClient(t, nodes, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
-	a := &ackLog{at: map[int32]map[int64]string{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			v := fmt.Sprintf("r%06d", i)
-			cl.Produce(context.Background(), &kgo.Record{Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
-				a.mu.Lock()
-				defer a.mu.Unlock()
-				if err != nil {
-					a.failed = append(a.failed, err)
-					return
-				}
-				if a.at[r.Partition] == nil {
-					a.at[r.Partition] = map[int64]string{}
-				}
-				a.at[r.Partition][r.Offset] = string(r.Value)
-				a.n++
-			})
-		}
-	})
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			if err := cl.Flush(testCtx(t, 30*time.Second)); err != nil {
-				t.Errorf("flushing the producer: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return a, stop
-}
-
-// checkAcked checks that nothing failed and that every acknowledged
-// record is read back from the live brokers at its offset.
-func checkAcked(t *testing.T, nodes []*node, topic string, a *ackLog) {
-	t.Helper()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.failed) > 0 {
-		t.Fatalf("%d records failed, first: %v", len(a.failed), a.failed[0])
-	}
-	want := map[int32]int{}
-	for p, recs := range a.at {
-		for off := range recs {
-			want[p] = max(want[p], int(off)+1)
-		}
-	}
-	cl := newClient(t, nodes, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
-	got := map[int32]map[int64]string{}
-	ctx := testCtx(t, 30*time.Second)
-	for {
-		done := true
-		for p, n := range want {
-			if len(got[p]) < n {
-				done = false
-			}
-		}
-		if done {
-			break
-		}
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consuming %s: read %v records per partition, want up to %v", topic, len(got), want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if got[r.Partition] == nil {
-				got[r.Partition] = map[int64]string{}
-			}
-			got[r.Partition][r.Offset] = string(r.Value)
-		})
-	}
-	for p, recs := range a.at {
-		for off, v := range recs {
-			if got[p][off] != v {
-				t.Fatalf("%s-%d offset %d: read %q, acknowledged %q", topic, p, off, got[p][off], v)
-			}
-		}
-	}
-}
 
 // TestControlledShutdown: three brokers, an RF=3 topic under a steady
 // acks=all producer and an RF=1 topic. The broker leading partition 0 of
@@ -172,8 +61,8 @@ func TestControlledShutdown(t *testing.T) {
 		t.Fatalf("broker %d leads no partition of the RF=1 topic: %+v", victim.id, img)
 	}
 
-	acks, stopProducing := produceSteadily(t, nodes, topic)
-	eventually(t, 20*time.Second, "records acknowledged before the shutdown", func() bool { return acks.count() >= 300 })
+	acks := brokertest.ProduceSteadily(t, seeds(nodes), topic)
+	eventually(t, 20*time.Second, "records acknowledged before the shutdown", func() bool { return acks.Count() >= 300 })
 	for _, m := range []map[int32]metadata.Partition{before, followed} {
 		for p := range m {
 			eventually(t, 10*time.Second, "every replica in the ISR", func() bool {
@@ -243,15 +132,17 @@ func TestControlledShutdown(t *testing.T) {
 		}
 	}
 
-	n := acks.count()
+	n := acks.Count()
 	victim.stop()
-	eventually(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return acks.count() >= n+300 })
-	stopProducing()
-	checkAcked(t, live, topic, acks)
+	eventually(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return acks.Count() >= n+300 })
+	if err := acks.Stop(); err != nil {
+		t.Error(err)
+	}
+	acks.CheckReadBack(t, seeds(live), topic)
 	for p := range int32(3) {
 		waitReplicasMatch(t, live, topic, p)
 	}
-	t.Logf("%d records acknowledged, every one read back at its offset", acks.count())
+	t.Logf("%d records acknowledged, every one read back at its offset", acks.Count())
 }
 
 // stalledCluster is a replica.Cluster whose AlterPartition never commits:
