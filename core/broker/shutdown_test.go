@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/plugins/memory"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -70,7 +69,7 @@ func startCluster(t *testing.T, st *memory.Store, n int, adjust func(*Config), t
 	for _, b := range bs {
 		poll(t, 10*time.Second, "every broker live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == n })
 	}
-	adm := kadm.NewClient(newKafkaClient(t, bs))
+	adm := kadm.NewClient(brokertest.NewClient(t, addrs(bs)))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for name, shape := range topics {
@@ -96,19 +95,13 @@ func startCluster(t *testing.T, st *memory.Store, n int, adjust func(*Config), t
 	return bs
 }
 
-func newKafkaClient(t *testing.T, bs []*Broker, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	var seeds []string
+// addrs returns the Kafka listener addresses of bs.
+func addrs(bs []*Broker) []string {
+	var a []string
 	for _, b := range bs {
-		seeds = append(seeds, b.Addr())
+		a = append(a, b.Addr())
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(50 * time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond })}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return a
 }
 
 // TestCloseHandsOffLeadership: three brokers, an RF=3 topic under a steady
@@ -137,45 +130,8 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 	}
 	vid := victim.cfg.BrokerID
 
-	// The producer, recording each acknowledged record's offset.
-	prod := newKafkaClient(t, bs, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
-	var mu sync.Mutex
-	acked := map[int32]map[int64]string{}
-	var failed []error
-	var ackTimes []time.Time
-	n := 0
-	count := func() int { mu.Lock(); defer mu.Unlock(); return n }
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			v := fmt.Sprintf("r%06d", i)
-			prod.Produce(context.Background(), &kgo.Record{Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					failed = append(failed, err)
-					return
-				}
-				if acked[r.Partition] == nil {
-					acked[r.Partition] = map[int64]string{}
-				}
-				acked[r.Partition][r.Offset] = v
-				n++
-				ackTimes = append(ackTimes, time.Now())
-			})
-		}
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
-
-	poll(t, 20*time.Second, "records acknowledged before the Close", func() bool { return count() >= 300 })
+	prod := brokertest.ProduceSteadily(t, addrs(bs), topic)
+	poll(t, 20*time.Second, "records acknowledged before the Close", func() bool { return prod.Count() >= 300 })
 	led := map[int32]metadata.Partition{}      // RF=3 partitions the victim leads
 	followed := map[int32]metadata.Partition{} // and follows
 	var singleLed []metadata.Partition
@@ -284,57 +240,21 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 	}
 	t.Logf("Close of broker %d took %v; %d partitions moved and %d ISRs left before it unregistered (revision %d)", vid, took, len(moved), len(leftISR), unregistered)
 
-	n0 := count()
-	poll(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return count() >= n0+300 })
-	stop()
-	wg.Wait()
-	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer fcancel()
-	if err := prod.Flush(fctx); err != nil {
+	n0 := prod.Count()
+	poll(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return prod.Count() >= n0+300 })
+	if err := prod.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	acks := prod.Acks()
 	var gap time.Duration // the longest time without an acknowledgement across the Close
-	for i := 1; i < len(ackTimes); i++ {
-		if ackTimes[i].After(start) && ackTimes[i-1].Before(start.Add(took)) {
-			gap = max(gap, ackTimes[i].Sub(ackTimes[i-1]))
+	for i := 1; i < len(acks); i++ {
+		if acks[i].At.After(start) && acks[i-1].At.Before(start.Add(took)) {
+			gap = max(gap, acks[i].At.Sub(acks[i-1].At))
 		}
 	}
 	t.Logf("longest time without an acknowledgement across the Close: %v", gap.Round(time.Millisecond))
-	if len(failed) > 0 {
-		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
-	}
-	want := 0
-	for _, recs := range acked {
-		want += len(recs)
-	}
-	cons := newKafkaClient(t, live, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
-	got := map[int32]map[int64]string{}
-	read := 0
-	for read < want {
-		fs := cons.PollFetches(fctx)
-		if fctx.Err() != nil {
-			t.Fatalf("read %d of the %d acknowledged records", read, want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if got[r.Partition] == nil {
-				got[r.Partition] = map[int64]string{}
-			}
-			if _, dup := got[r.Partition][r.Offset]; !dup {
-				read++
-			}
-			got[r.Partition][r.Offset] = string(r.Value)
-		})
-	}
-	for p, recs := range acked {
-		for off, v := range recs {
-			if got[p][off] != v {
-				t.Fatalf("%s-%d offset %d: read %q, acknowledged %q", topic, p, off, got[p][off], v)
-			}
-		}
-	}
-	t.Logf("%d records acknowledged, each read back at its offset", want)
+	prod.CheckReadBack(t, addrs(live), topic)
+	t.Logf("%d records acknowledged, each read back at its offset", len(acks))
 }
 
 // stallingBackend is a metadata backend whose AlterPartition, once stall
@@ -373,7 +293,7 @@ func TestCloseBoundedWhenHandoffStalls(t *testing.T) {
 		poll(t, 10*time.Second, "both brokers live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == 2 })
 	}
 	const topic = "stalled"
-	adm := kadm.NewClient(newKafkaClient(t, bs))
+	adm := kadm.NewClient(brokertest.NewClient(t, addrs(bs)))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if resp, err := adm.CreateTopic(ctx, 1, 2, nil, topic); err != nil || resp.Err != nil {
