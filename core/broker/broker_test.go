@@ -13,21 +13,34 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/plugins/memory"
+	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// startBroker starts a broker on loopback ports over a fresh memory store.
+// startBroker starts a broker on loopback ports (HTTP too) over a fresh
+// memory store, without waiting until it is ready.
 func startBroker(t *testing.T, id int32, store *memory.Store) *Broker {
+	t.Helper()
+	return launchBroker(t, id, store.Node("broker"), func(c *Config) { c.HTTPAddr = "127.0.0.1:0" })
+}
+
+// launchBroker starts broker id over backend with its Kafka listener on a
+// loopback port and no HTTP listener, its configuration adjusted by adjust
+// (may be nil), and closes it at the end of the test.
+func launchBroker(t *testing.T, id int32, backend metadata.Backend, adjust func(*Config)) *Broker {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.BrokerID = id
 	cfg.DataDir = t.TempDir()
 	cfg.Server.ListenAddrs = []string{"127.0.0.1:0"}
-	cfg.HTTPAddr = "127.0.0.1:0"
-	b, err := New(cfg, store.Node("broker"), nil)
+	cfg.HTTPAddr = ""
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	b, err := New(cfg, backend, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

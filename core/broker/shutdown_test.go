@@ -15,29 +15,13 @@ import (
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
-// startBrokerOver starts broker id over backend, with its configuration
-// adjusted by adjust (nil: the defaults of startBroker), and waits until
-// it is ready.
+// startBrokerOver starts broker id over backend as launchBroker does and
+// waits until it is ready.
 func startBrokerOver(t *testing.T, id int32, backend metadata.Backend, adjust func(*Config)) *Broker {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.BrokerID = id
-	cfg.DataDir = t.TempDir()
-	cfg.Server.ListenAddrs = []string{"127.0.0.1:0"}
-	cfg.HTTPAddr = ""
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	b, err := New(cfg, backend, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := launchBroker(t, id, backend, adjust)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
 	if err := b.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}

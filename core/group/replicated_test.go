@@ -12,6 +12,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/broker"
 	"github.com/chronik-go/chronik/core/group"
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/plugins/memory"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -73,6 +74,20 @@ func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
 	}
 }
 
+// offsetsTopic waits until b's image has the offsets topic and returns
+// it: another broker may have created it, and b learns it through its
+// watch.
+func offsetsTopic(t *testing.T, b *broker.Broker) metadata.Topic {
+	t.Helper()
+	var tp metadata.Topic
+	poll(t, 10*time.Second, fmt.Sprintf("broker %d knows the offsets topic", b.Cluster().BrokerID()), func() bool {
+		var ok bool
+		tp, ok = b.Cluster().Image().Topic(group.OffsetsTopic)
+		return ok
+	})
+	return tp
+}
+
 // TestOffsetsTopicReplicatedFailover: with the default configuration, three
 // brokers create __consumer_offsets with replication factor 3 (min(3,
 // live brokers)); a group's committed offsets survive the controlled
@@ -95,12 +110,7 @@ func TestOffsetsTopicReplicatedFailover(t *testing.T) {
 	for _, b := range bs {
 		addrs = append(addrs, b.Addr())
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.MetadataMinAge(50*time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := brokertest.NewClient(t, addrs)
 	adm := kadm.NewClient(cl)
 	if resp, err := adm.CreateTopic(ctx, 2, 3, nil, "data"); err != nil || resp.Err != nil {
 		t.Fatalf("CreateTopic: %v %v", err, resp.Err)
@@ -114,14 +124,7 @@ func TestOffsetsTopicReplicatedFailover(t *testing.T) {
 		t.Fatalf("CommitOffsets: %v %v", err, res.Error())
 	}
 
-	// Another broker may have created the offsets topic: broker 1's image
-	// learns it through its watch.
-	var tp metadata.Topic
-	poll(t, 10*time.Second, "broker 1 knows the offsets topic", func() bool {
-		var ok bool
-		tp, ok = bs[0].Cluster().Image().Topic(group.OffsetsTopic)
-		return ok
-	})
+	tp := offsetsTopic(t, bs[0])
 	if len(tp.Partitions) != 3 {
 		t.Fatalf("offsets topic: %+v", tp)
 	}
@@ -156,12 +159,7 @@ func TestOffsetsTopicReplicatedFailover(t *testing.T) {
 	}
 	t.Logf("coordinator broker %d of %s (offsets partition %d) stopped", old, grp, owner)
 
-	cl2, err := kgo.NewClient(kgo.SeedBrokers(rest...), kgo.MetadataMinAge(50*time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl2.Close()
+	cl2 := brokertest.NewClient(t, rest)
 	var now int32
 	poll(t, 20*time.Second, "FindCoordinator naming a surviving broker", func() bool {
 		id, err := coord(cl2)
@@ -211,12 +209,7 @@ func TestOffsetsTopicExplicitReplicationFactor(t *testing.T) {
 		r := kadm.NewClient(cl).FindGroupCoordinators(ctx, "g")["g"]
 		return r.Err == nil && r.NodeID > 0
 	})
-	var tp metadata.Topic
-	poll(t, 10*time.Second, "broker 1 knows the offsets topic", func() bool {
-		var ok bool
-		tp, ok = bs[0].Cluster().Image().Topic(group.OffsetsTopic)
-		return ok
-	})
+	tp := offsetsTopic(t, bs[0])
 	if len(tp.Partitions) != 2 {
 		t.Fatalf("offsets topic: %+v", tp)
 	}
