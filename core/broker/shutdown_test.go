@@ -28,19 +28,6 @@ func startBrokerOver(t *testing.T, id int32, backend metadata.Backend, adjust fu
 	return b
 }
 
-// poll polls cond every 20 ms until it holds, failing the test after
-// within.
-func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // startCluster starts n brokers over st and waits until each sees them
 // all live and the topics (name: partitions, replication factor) are
 // created and open on their replicas.
@@ -51,7 +38,7 @@ func startCluster(t *testing.T, st *memory.Store, n int, adjust func(*Config), t
 		bs = append(bs, startBrokerOver(t, id+1, st.Node(fmt.Sprintf("b%d", id+1)), adjust))
 	}
 	for _, b := range bs {
-		poll(t, 10*time.Second, "every broker live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == n })
+		brokertest.Poll(t, 10*time.Second, "every broker live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == n })
 	}
 	adm := kadm.NewClient(brokertest.NewClient(t, addrs(bs)))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -62,7 +49,7 @@ func startCluster(t *testing.T, st *memory.Store, n int, adjust func(*Config), t
 			t.Fatalf("CreateTopic %s: %v %v", name, err, resp.Err)
 		}
 		for _, b := range bs {
-			poll(t, 10*time.Second, "replicas open", func() bool {
+			brokertest.Poll(t, 10*time.Second, "replicas open", func() bool {
 				tp, ok := b.Cluster().Image().Topic(name)
 				if !ok {
 					return false
@@ -115,11 +102,11 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 	vid := victim.cfg.BrokerID
 
 	prod := brokertest.ProduceSteadily(t, addrs(bs), topic)
-	poll(t, 20*time.Second, "records acknowledged before the Close", func() bool { return prod.Count() >= 300 })
+	brokertest.Poll(t, 20*time.Second, "records acknowledged before the Close", func() bool { return prod.Count() >= 300 })
 	led := map[int32]metadata.Partition{}      // RF=3 partitions the victim leads
 	followed := map[int32]metadata.Partition{} // and follows
 	var singleLed []metadata.Partition
-	poll(t, 10*time.Second, "every replica in the ISR", func() bool {
+	brokertest.Poll(t, 10*time.Second, "every replica in the ISR", func() bool {
 		img := victim.Cluster().Image()
 		clear(led)
 		clear(followed)
@@ -225,7 +212,7 @@ func TestCloseHandsOffLeadership(t *testing.T) {
 	t.Logf("Close of broker %d took %v; %d partitions moved and %d ISRs left before it unregistered (revision %d)", vid, took, len(moved), len(leftISR), unregistered)
 
 	n0 := prod.Count()
-	poll(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return prod.Count() >= n0+300 })
+	brokertest.Poll(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return prod.Count() >= n0+300 })
 	if err := prod.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +261,7 @@ func TestCloseBoundedWhenHandoffStalls(t *testing.T) {
 		bs = append(bs, startBrokerOver(t, id, sb, func(c *Config) { c.Replica.ControlledShutdownTimeout = bound }))
 	}
 	for _, b := range bs {
-		poll(t, 10*time.Second, "both brokers live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == 2 })
+		brokertest.Poll(t, 10*time.Second, "both brokers live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == 2 })
 	}
 	const topic = "stalled"
 	adm := kadm.NewClient(brokertest.NewClient(t, addrs(bs)))
@@ -284,7 +271,7 @@ func TestCloseBoundedWhenHandoffStalls(t *testing.T) {
 		t.Fatalf("CreateTopic: %v %v", err, resp.Err)
 	}
 	var before metadata.Partition
-	poll(t, 10*time.Second, "both replicas in the ISR", func() bool {
+	brokertest.Poll(t, 10*time.Second, "both replicas in the ISR", func() bool {
 		before, _ = bs[0].Cluster().Image().Partition(topic, 0)
 		return len(before.ISR) == 2
 	})
@@ -302,7 +289,7 @@ func TestCloseBoundedWhenHandoffStalls(t *testing.T) {
 	if n := backends[vi].stalled.Load(); n == 0 {
 		t.Fatal("Close never tried to hand the partition over")
 	}
-	poll(t, 20*time.Second, "the other replica leading once the broker is gone", func() bool {
+	brokertest.Poll(t, 20*time.Second, "the other replica leading once the broker is gone", func() bool {
 		p, _ := other.Cluster().Image().Partition(topic, 0)
 		return p.Leader == other.cfg.BrokerID
 	})

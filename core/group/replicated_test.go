@@ -58,20 +58,9 @@ func startBrokers(t *testing.T, n int, gcfg group.Config) []*broker.Broker {
 		bs = append(bs, b)
 	}
 	for _, b := range bs {
-		poll(t, 10*time.Second, "every broker live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == n })
+		brokertest.Poll(t, 10*time.Second, "every broker live", func() bool { return len(b.Cluster().Image().LiveBrokers()) == n })
 	}
 	return bs
-}
-
-func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // offsetsTopic waits until b's image has the offsets topic and returns
@@ -80,7 +69,7 @@ func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
 func offsetsTopic(t *testing.T, b *broker.Broker) metadata.Topic {
 	t.Helper()
 	var tp metadata.Topic
-	poll(t, 10*time.Second, fmt.Sprintf("broker %d knows the offsets topic", b.Cluster().BrokerID()), func() bool {
+	brokertest.Poll(t, 10*time.Second, fmt.Sprintf("broker %d knows the offsets topic", b.Cluster().BrokerID()), func() bool {
 		var ok bool
 		tp, ok = b.Cluster().Image().Topic(group.OffsetsTopic)
 		return ok
@@ -143,7 +132,7 @@ func TestOffsetsTopicReplicatedFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner := group.PartitionFor(grp, 3)
-	poll(t, 15*time.Second, "the group's offsets partition fully in sync", func() bool {
+	brokertest.Poll(t, 15*time.Second, "the group's offsets partition fully in sync", func() bool {
 		p, _ := bs[0].Cluster().Image().Partition(group.OffsetsTopic, owner)
 		return len(p.ISR) == 3
 	})
@@ -161,13 +150,13 @@ func TestOffsetsTopicReplicatedFailover(t *testing.T) {
 
 	cl2 := brokertest.NewClient(t, rest)
 	var now int32
-	poll(t, 20*time.Second, "FindCoordinator naming a surviving broker", func() bool {
+	brokertest.Poll(t, 20*time.Second, "FindCoordinator naming a surviving broker", func() bool {
 		id, err := coord(cl2)
 		now = id
 		return err == nil && id != old && id > 0
 	})
 	var fetched kadm.OffsetResponses
-	poll(t, 20*time.Second, "OffsetFetch from the new coordinator", func() bool {
+	brokertest.Poll(t, 20*time.Second, "OffsetFetch from the new coordinator", func() bool {
 		fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
 		defer fcancel()
 		fetched, err = kadm.NewClient(cl2).FetchOffsets(fctx, grp)
@@ -205,7 +194,7 @@ func TestOffsetsTopicExplicitReplicationFactor(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	poll(t, 15*time.Second, "a coordinator for a group", func() bool {
+	brokertest.Poll(t, 15*time.Second, "a coordinator for a group", func() bool {
 		r := kadm.NewClient(cl).FindGroupCoordinators(ctx, "g")["g"]
 		return r.Err == nil && r.NodeID > 0
 	})

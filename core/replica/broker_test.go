@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronik-go/chronik/core/broker"
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 )
 
 // TestBrokersReplicate: three core/broker brokers (the assembly the chronik
@@ -48,7 +49,7 @@ func TestBrokersReplicate(t *testing.T) {
 	defer cl.Close()
 	ctx := testCtx(t, 30*time.Second)
 	adm := kadm.NewClient(cl)
-	eventually(t, 10*time.Second, "three live brokers", func() bool {
+	brokertest.Poll(t, 10*time.Second, "three live brokers", func() bool {
 		bs, err := adm.ListBrokers(ctx)
 		return err == nil && len(bs) == 3
 	})

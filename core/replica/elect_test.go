@@ -40,7 +40,7 @@ func failoverAndReturn(t *testing.T, nodes []*node, topic string) (*brokertest.P
 		t.Fatalf("initial leader %d is not the preferred replica of %v", pref.id, before.Replicas)
 	}
 	sp := brokertest.ProduceSteadily(t, seeds(nodes), topic)
-	eventually(t, 20*time.Second, "records acknowledged before the stop", func() bool { return sp.Count() >= 200 })
+	brokertest.Poll(t, 20*time.Second, "records acknowledged before the stop", func() bool { return sp.Count() >= 200 })
 	pref.stop()
 	var other *node
 	for _, n := range nodes {
@@ -49,14 +49,14 @@ func failoverAndReturn(t *testing.T, nodes []*node, topic string) (*brokertest.P
 			break
 		}
 	}
-	eventually(t, 20*time.Second, "failover", func() bool {
+	brokertest.Poll(t, 20*time.Second, "failover", func() bool {
 		p, _ := other.cl.Image().Partition(topic, 0)
 		return p.Leader >= 0 && p.Leader != pref.id
 	})
 	n := sp.Count()
-	eventually(t, 30*time.Second, "the producer continuing on the new leader", func() bool { return sp.Count() >= n+200 })
+	brokertest.Poll(t, 30*time.Second, "the producer continuing on the new leader", func() bool { return sp.Count() >= n+200 })
 	pref.start(t)
-	eventually(t, 20*time.Second, "the restarted broker back in the ISR", func() bool {
+	brokertest.Poll(t, 20*time.Second, "the restarted broker back in the ISR", func() bool {
 		p, _ := other.cl.Image().Partition(topic, 0)
 		return slices.Contains(p.ISR, pref.id)
 	})
@@ -102,7 +102,7 @@ func TestElectPreferredLeader(t *testing.T) {
 	// kadm sends ElectLeaders to the controller, which may not be via:
 	// via's image learns the election through its watch.
 	var p metadata.Partition
-	eventually(t, 10*time.Second, fmt.Sprintf("broker %d's image has broker %d leading", via.id, pref.id), func() bool {
+	brokertest.Poll(t, 10*time.Second, fmt.Sprintf("broker %d's image has broker %d leading", via.id, pref.id), func() bool {
 		p, _ = via.cl.Image().Partition(topic, 0)
 		return p.Leader == pref.id
 	})
@@ -114,7 +114,7 @@ func TestElectPreferredLeader(t *testing.T) {
 		t.Fatalf("second election: %v %+v, want ELECTION_NOT_NEEDED", err, res[topic][0])
 	}
 	n := sp.Count()
-	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.Count() >= n+200 })
+	brokertest.Poll(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.Count() >= n+200 })
 	finish(t, sp, nodes, topic)
 }
 
@@ -130,7 +130,7 @@ func TestAutoLeaderRebalance(t *testing.T) {
 	nodes := startNodes(t, st, 3, rcfg)
 	const topic = "auto-rebalance"
 	sp, pref, epoch := failoverAndReturn(t, nodes, topic)
-	eventually(t, 20*time.Second, "leadership back on the preferred replica", func() bool {
+	brokertest.Poll(t, 20*time.Second, "leadership back on the preferred replica", func() bool {
 		p, _ := pref.cl.Image().Partition(topic, 0)
 		return p.Leader == pref.id
 	})
@@ -138,7 +138,7 @@ func TestAutoLeaderRebalance(t *testing.T) {
 		t.Fatalf("after rebalancing: %+v (epoch was %d)", p, epoch)
 	}
 	n := sp.Count()
-	eventually(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.Count() >= n+200 })
+	brokertest.Poll(t, 30*time.Second, "the producer continuing on the preferred leader", func() bool { return sp.Count() >= n+200 })
 	finish(t, sp, nodes, topic)
 }
 
@@ -172,7 +172,7 @@ func TestAutoLeaderRebalanceThreshold(t *testing.T) {
 	n1 := nodes[0]
 	moveTo2 := func(p int32) {
 		t.Helper()
-		eventually(t, 10*time.Second, "a full ISR", func() bool {
+		brokertest.Poll(t, 10*time.Second, "a full ISR", func() bool {
 			cur, _ := n1.cl.Image().Partition(topic, p)
 			return len(cur.ISR) == 3 && cur.Leader == 1
 		})
@@ -197,7 +197,7 @@ func TestAutoLeaderRebalanceThreshold(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	moveTo2(1)
-	eventually(t, 10*time.Second, "both partitions back on broker 1 (50% > 30%)", func() bool {
+	brokertest.Poll(t, 10*time.Second, "both partitions back on broker 1 (50% > 30%)", func() bool {
 		return leader(0) == 1 && leader(1) == 1
 	})
 }

@@ -40,7 +40,7 @@ func testLeaderFailover(t *testing.T, crash bool) {
 	before, _ := victim.cl.Image().Partition(topic, 0)
 
 	acks := brokertest.ProduceSteadily(t, seeds(nodes), topic)
-	eventually(t, 20*time.Second, "records acknowledged before the kill", func() bool { return acks.Count() >= 200 })
+	brokertest.Poll(t, 20*time.Second, "records acknowledged before the kill", func() bool { return acks.Count() >= 200 })
 	killedAt := acks.Count()
 	killTime := time.Now()
 	if crash {
@@ -56,7 +56,7 @@ func testLeaderFailover(t *testing.T, crash bool) {
 			live = append(live, n)
 		}
 	}
-	eventually(t, 20*time.Second, "a new leader for partition 0", func() bool {
+	brokertest.Poll(t, 20*time.Second, "a new leader for partition 0", func() bool {
 		p, _ := live[0].cl.Image().Partition(topic, 0)
 		return p.Leader != victim.id && p.Leader >= 0
 	})
@@ -71,7 +71,7 @@ func testLeaderFailover(t *testing.T, crash bool) {
 	if after.Leader != wantLeader || after.LeaderEpoch != before.LeaderEpoch+1 || slices.Contains(after.ISR, victim.id) {
 		t.Fatalf("after the kill: %+v (before %+v); want leader %d (first live ISR replica), epoch +1, ISR without %d", after, before, wantLeader, victim.id)
 	}
-	eventually(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return acks.Count() >= killedAt+500 })
+	brokertest.Poll(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return acks.Count() >= killedAt+500 })
 	if err := acks.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestNoLiveISRStaysOffline(t *testing.T) {
 	}
 	other.stopReplication()
 	produce(t, all, topic, 5, "leader-only") // acknowledged once the ISR shrinks
-	eventually(t, 10*time.Second, "the ISR shrunk to the leader", func() bool {
+	brokertest.Poll(t, 10*time.Second, "the ISR shrunk to the leader", func() bool {
 		p, _ := other.cl.Image().Partition(topic, 0)
 		return slices.Equal(p.ISR, []int32{ld.id})
 	})
@@ -133,7 +133,7 @@ func TestNoLiveISRStaysOffline(t *testing.T) {
 		p := md.Topics[topic].Partitions[0]
 		return p.Leader == -1 && p.Err == kerr.LeaderNotAvailable
 	}
-	eventually(t, 10*time.Second, "LEADER_NOT_AVAILABLE", offline)
+	brokertest.Poll(t, 10*time.Second, "LEADER_NOT_AVAILABLE", offline)
 	// A second later (several election checks) it is still offline.
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
@@ -148,7 +148,7 @@ func TestNoLiveISRStaysOffline(t *testing.T) {
 	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "unclean.leader.election.enable", Value: &enable}}, topic); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "unclean election", func() bool {
+	brokertest.Poll(t, 10*time.Second, "unclean election", func() bool {
 		p, _ := other.cl.Image().Partition(topic, 0)
 		return p.Leader == other.id && slices.Equal(p.ISR, []int32{other.id})
 	})
@@ -183,7 +183,7 @@ func TestEmptyReplicaRefills(t *testing.T) {
 		}
 	}
 	wiped.stop()
-	eventually(t, 10*time.Second, "the stopped broker out of the ISR", func() bool {
+	brokertest.Poll(t, 10*time.Second, "the stopped broker out of the ISR", func() bool {
 		p, _ := ld.cl.Image().Partition(topic, 0)
 		return !slices.Contains(p.ISR, wiped.id)
 	})
@@ -198,7 +198,7 @@ func TestEmptyReplicaRefills(t *testing.T) {
 
 	wiped.dir = t.TempDir()
 	wiped.start(t)
-	eventually(t, 15*time.Second, "the wiped broker back in the ISR", func() bool {
+	brokertest.Poll(t, 15*time.Second, "the wiped broker back in the ISR", func() bool {
 		p, _ := ld.cl.Image().Partition(topic, 0)
 		return len(p.ISR) == 3
 	})

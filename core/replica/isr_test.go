@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -125,7 +126,7 @@ func TestISRShrinkExpandMinInsync(t *testing.T) {
 	}
 
 	lagger.startReplication(t)
-	eventually(t, 15*time.Second, "the follower back in the ISR", func() bool {
+	brokertest.Poll(t, 15*time.Second, "the follower back in the ISR", func() bool {
 		p, _ := ld.cl.Image().Partition(topic, 0)
 		return len(p.ISR) == 3
 	})

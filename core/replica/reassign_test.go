@@ -31,7 +31,7 @@ func createAssigned(t *testing.T, nodes []*node, topic string, replicas []int32)
 	if err != nil || resp.Topics[0].ErrorCode != 0 {
 		t.Fatalf("CreateTopics %s: %v %+v", topic, err, resp)
 	}
-	eventually(t, 20*time.Second, "the replicas open and in the ISR", func() bool {
+	brokertest.Poll(t, 20*time.Second, "the replicas open and in the ISR", func() bool {
 		for _, n := range nodes {
 			p, ok := n.cl.Image().Partition(topic, 0)
 			if !ok || len(p.ISR) != len(replicas) {
@@ -112,7 +112,7 @@ func TestReassignMovesData(t *testing.T) {
 		t.Fatalf("leader %d, want 1", l.id)
 	}
 	sp := brokertest.ProduceSteadily(t, seeds(nodes), topic)
-	eventually(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.Count() >= 300 })
+	brokertest.Poll(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.Count() >= 300 })
 
 	n3 := nodesByID(nodes, 3)[0]
 	n3.stopReplication() // keeps the reassignment in progress until restarted
@@ -128,18 +128,18 @@ func TestReassignMovesData(t *testing.T) {
 	if r1, ok := listed(t, kadm.NewClient(newClient(t, nodesByID(nodes, 1))), topic); !ok || !slices.Equal(r1.Replicas, r.Replicas) {
 		t.Fatalf("broker 1 lists %v %+v", ok, r1)
 	}
-	eventually(t, 10*time.Second, "broker 3's replica open", func() bool {
+	brokertest.Poll(t, 10*time.Second, "broker 3's replica open", func() bool {
 		_, ok := n3.parts.Partition(topic, 0)
 		return ok
 	})
 	n := sp.Count()
-	eventually(t, 20*time.Second, "producing while the reassignment is pending", func() bool { return sp.Count() >= n+100 })
+	brokertest.Poll(t, 20*time.Second, "producing while the reassignment is pending", func() bool { return sp.Count() >= n+100 })
 	if _, ok := listed(t, adm, topic); !ok {
 		t.Fatal("the reassignment completed without broker 3 fetching")
 	}
 
 	n3.startReplication(t)
-	eventually(t, 30*time.Second, "the reassignment complete", func() bool {
+	brokertest.Poll(t, 30*time.Second, "the reassignment complete", func() bool {
 		for _, n := range nodes {
 			p, _ := n.cl.Image().Partition(topic, 0)
 			if !slices.Equal(p.Replicas, []int32{2, 3}) || p.Leader != 2 {
@@ -152,9 +152,9 @@ func TestReassignMovesData(t *testing.T) {
 		t.Fatal("the completed reassignment is still listed")
 	}
 	n1 := nodesByID(nodes, 1)[0]
-	eventually(t, 10*time.Second, "broker 1's copy deleted", func() bool { return dirGone(n1, topic) })
+	brokertest.Poll(t, 10*time.Second, "broker 1's copy deleted", func() bool { return dirGone(n1, topic) })
 	n = sp.Count()
-	eventually(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.Count() >= n+200 })
+	brokertest.Poll(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.Count() >= n+200 })
 	finish(t, sp, nodesByID(nodes, 2, 3), topic)
 	p, _ := n3.cl.Image().Partition(topic, 0)
 	t.Logf("reassigned to %v, leader %d epoch %d, ISR %v; %d records acknowledged, all read back", p.Replicas, p.Leader, p.LeaderEpoch, p.ISR, sp.Count())
@@ -175,7 +175,7 @@ func TestReassignKeepsLeader(t *testing.T) {
 	if err := alter(t, adm, topic, []int32{1, 3}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the reassignment complete", func() bool {
+	brokertest.Poll(t, 30*time.Second, "the reassignment complete", func() bool {
 		p, _ := nodes[0].cl.Image().Partition(topic, 0)
 		return slices.Equal(p.Replicas, []int32{1, 3}) && slices.Equal(p.ISR, []int32{1, 3})
 	})
@@ -183,7 +183,7 @@ func TestReassignKeepsLeader(t *testing.T) {
 	if after.Leader != 1 || after.LeaderEpoch != before.LeaderEpoch {
 		t.Fatalf("leader moved: %+v (before %+v)", after, before)
 	}
-	eventually(t, 10*time.Second, "broker 2's copy deleted", func() bool { return dirGone(nodes[1], topic) })
+	brokertest.Poll(t, 10*time.Second, "broker 2's copy deleted", func() bool { return dirGone(nodes[1], topic) })
 	produce(t, cl, topic, 100, "b")
 	waitReplicasMatch(t, nodesByID(nodes, 1, 3), topic, 0)
 	if got := consumeAll(t, nodes, topic, map[int32]int{0: 300}); len(got[0]) != 300 {
@@ -210,7 +210,7 @@ func TestReassignCancel(t *testing.T) {
 	if err := alter(t, adm, topic, []int32{2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "broker 3's replica open", func() bool {
+	brokertest.Poll(t, 10*time.Second, "broker 3's replica open", func() bool {
 		_, ok := n3.parts.Partition(topic, 0)
 		return ok
 	})
@@ -227,7 +227,7 @@ func TestReassignCancel(t *testing.T) {
 	if _, ok := listed(t, adm, topic); ok {
 		t.Fatal("cancelled reassignment still listed")
 	}
-	eventually(t, 10*time.Second, "broker 3's copy deleted", func() bool { return dirGone(n3, topic) })
+	brokertest.Poll(t, 10*time.Second, "broker 3's copy deleted", func() bool { return dirGone(n3, topic) })
 	n3.startReplication(t)
 	if err := alter(t, adm, topic, nil); !errors.Is(err, kerr.NoReassignmentInProgress) {
 		t.Fatalf("second cancel: %v, want NO_REASSIGNMENT_IN_PROGRESS", err)
@@ -249,7 +249,7 @@ func TestReassignInvalid(t *testing.T) {
 	const topic = "reassign-invalid"
 	createAssigned(t, nodes, topic, []int32{1, 2})
 	nodes[2].crash()
-	eventually(t, 20*time.Second, "broker 3 fenced", func() bool {
+	brokertest.Poll(t, 20*time.Second, "broker 3 fenced", func() bool {
 		b, ok := nodes[0].cl.Image().Broker(3)
 		return ok && b.Fenced
 	})
@@ -327,14 +327,14 @@ func TestReassignSurvivesDriverCrash(t *testing.T) {
 	const topic = "reassign-crash"
 	createAssigned(t, nodes, topic, []int32{1, 2})
 	sp := brokertest.ProduceSteadily(t, seeds(nodes), topic)
-	eventually(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.Count() >= 200 })
+	brokertest.Poll(t, 20*time.Second, "records acknowledged before the reassignment", func() bool { return sp.Count() >= 200 })
 	n1, n3 := nodes[0], nodes[2]
 	n3.stopReplication()
 	if err := alter(t, kadm.NewClient(newClient(t, []*node{n1})), topic, []int32{2, 3}); err != nil {
 		t.Fatal(err)
 	}
 	n1.crash()
-	eventually(t, 20*time.Second, "broker 2 leading after broker 1's crash", func() bool {
+	brokertest.Poll(t, 20*time.Second, "broker 2 leading after broker 1's crash", func() bool {
 		p, _ := nodes[1].cl.Image().Partition(topic, 0)
 		return p.Leader == 2
 	})
@@ -343,7 +343,7 @@ func TestReassignSurvivesDriverCrash(t *testing.T) {
 		t.Fatalf("after the crash: listed %v %+v, want the reassignment adding [3]", ok, r)
 	}
 	n3.startReplication(t)
-	eventually(t, 30*time.Second, "the reassignment complete", func() bool {
+	brokertest.Poll(t, 30*time.Second, "the reassignment complete", func() bool {
 		p, _ := nodes[1].cl.Image().Partition(topic, 0)
 		return slices.Equal(p.Replicas, []int32{2, 3}) && slices.Equal(p.ISR, []int32{2, 3})
 	})
@@ -351,6 +351,6 @@ func TestReassignSurvivesDriverCrash(t *testing.T) {
 		t.Fatal("the completed reassignment is still listed")
 	}
 	n := sp.Count()
-	eventually(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.Count() >= n+200 })
+	brokertest.Poll(t, 30*time.Second, "producing on the new replicas", func() bool { return sp.Count() >= n+200 })
 	finish(t, sp, nodesByID(nodes, 2, 3), topic)
 }

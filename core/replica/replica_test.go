@@ -24,7 +24,7 @@ func startNodes(t testing.TB, st *memory.Store, n int, rcfg replica.Config) []*n
 		nodes = append(nodes, startNode(t, st, int32(i+1), rcfg))
 	}
 	for _, nd := range nodes {
-		eventually(t, 10*time.Second, "every broker live", func() bool { return len(nd.cl.Image().LiveBrokers()) == n })
+		brokertest.Poll(t, 10*time.Second, "every broker live", func() bool { return len(nd.cl.Image().LiveBrokers()) == n })
 	}
 	return nodes
 }
@@ -37,7 +37,7 @@ func createTopic(t testing.TB, nodes []*node, name string, partitions int32, rf 
 		t.Fatalf("CreateTopic %s: %v %v", name, err, resp.Err)
 	}
 	for _, n := range nodes {
-		eventually(t, 10*time.Second, "hosted partitions open", func() bool {
+		brokertest.Poll(t, 10*time.Second, "hosted partitions open", func() bool {
 			tp, ok := n.cl.Image().Topic(name)
 			if !ok {
 				return false
@@ -154,7 +154,7 @@ func leaderOf(t *testing.T, nodes []*node, topic string, p int32) *node {
 func waitReplicasMatch(t *testing.T, nodes []*node, topic string, p int32) int64 {
 	t.Helper()
 	var end int64
-	eventually(t, 15*time.Second, fmt.Sprintf("replicas of %s-%d in sync", topic, p), func() bool {
+	brokertest.Poll(t, 15*time.Second, fmt.Sprintf("replicas of %s-%d in sync", topic, p), func() bool {
 		ld := leaderOf(t, nodes, topic, p)
 		lp, ok := ld.parts.Partition(topic, p)
 		if !ok || !lp.State().Leader {

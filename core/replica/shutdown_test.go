@@ -62,10 +62,10 @@ func TestControlledShutdown(t *testing.T) {
 	}
 
 	acks := brokertest.ProduceSteadily(t, seeds(nodes), topic)
-	eventually(t, 20*time.Second, "records acknowledged before the shutdown", func() bool { return acks.Count() >= 300 })
+	brokertest.Poll(t, 20*time.Second, "records acknowledged before the shutdown", func() bool { return acks.Count() >= 300 })
 	for _, m := range []map[int32]metadata.Partition{before, followed} {
 		for p := range m {
-			eventually(t, 10*time.Second, "every replica in the ISR", func() bool {
+			brokertest.Poll(t, 10*time.Second, "every replica in the ISR", func() bool {
 				m[p], _ = victim.cl.Image().Partition(topic, p)
 				return len(m[p].ISR) == 3
 			})
@@ -102,7 +102,7 @@ func TestControlledShutdown(t *testing.T) {
 	}
 	// The broker is still registered, and every image shows the moves.
 	for _, n := range nodes {
-		eventually(t, 10*time.Second, fmt.Sprintf("broker %d's image showing the moves", n.id), func() bool {
+		brokertest.Poll(t, 10*time.Second, fmt.Sprintf("broker %d's image showing the moves", n.id), func() bool {
 			img := n.cl.Image()
 			if !img.IsLive(victim.id) {
 				t.Fatalf("broker %d is no longer live in broker %d's image before it stopped", victim.id, n.id)
@@ -134,7 +134,7 @@ func TestControlledShutdown(t *testing.T) {
 
 	n := acks.Count()
 	victim.stop()
-	eventually(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return acks.Count() >= n+300 })
+	brokertest.Poll(t, 30*time.Second, "the producer continuing on the new leaders", func() bool { return acks.Count() >= n+300 })
 	if err := acks.Stop(); err != nil {
 		t.Error(err)
 	}
@@ -233,11 +233,11 @@ func TestControlledShutdownPicksCaughtUpReplica(t *testing.T) {
 	// acks=1: broker 2 never fetches, so the high watermark cannot move.
 	one := newClient(t, nodes, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.DefaultProduceTopic(topic))
 	produce(t, one, topic, 10, "leader-ack")
-	eventually(t, 10*time.Second, "broker 3 replicating the records", func() bool {
+	brokertest.Poll(t, 10*time.Second, "broker 3 replicating the records", func() bool {
 		p, _ := nodes[2].parts.Partition(topic, 0)
 		return p.LogEndOffset() == 10
 	})
-	eventually(t, 10*time.Second, "broker 3's fetch at the leader's end", func() bool {
+	brokertest.Poll(t, 10*time.Second, "broker 3's fetch at the leader's end", func() bool {
 		p, _ := leader.parts.Partition(topic, 0)
 		ls, ok := p.LeaderState()
 		return ok && ls.FollowerEndOffsets[3] == 10

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
 
@@ -75,7 +76,7 @@ func TestFormerLeaderTruncates(t *testing.T) {
 			if end != 30 {
 				t.Fatalf("log end offset %d after truncation and 10 more records, want 30", end)
 			}
-			eventually(t, 15*time.Second, "the old leader back in the ISR", func() bool {
+			brokertest.Poll(t, 15*time.Second, "the old leader back in the ISR", func() bool {
 				p, _ := nl.cl.Image().Partition(topic, 0)
 				return len(p.ISR) == 3
 			})

@@ -40,6 +40,19 @@ func NewClient(t testing.TB, seeds []string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// Poll checks cond every 20 ms until it holds, failing the test (with
+// what was awaited) once within has passed.
+func Poll(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Ack is one acknowledged record.
 type Ack struct {
 	Partition int32
