@@ -42,6 +42,9 @@ type etcdHarness struct {
 // etcdPool holds the etcd clusters shared by the checks of one test.
 type etcdPool struct {
 	t *testing.T
+	// binary, if set, is the etcd server binary whose processes the
+	// members are (etcdtest.Options.Binary); else they are embedded.
+	binary string
 
 	mu       sync.Mutex
 	clusters map[int]*etcdtest.Cluster
@@ -64,7 +67,7 @@ func (p *etcdPool) get(n int) (*etcdtest.Cluster, string) {
 	for i := range names {
 		names[i] = strconv.Itoa(i)
 	}
-	c := etcdtest.Start(p.t, etcdtest.Options{Members: n, Names: names})
+	c := etcdtest.Start(p.t, etcdtest.Options{Members: n, Names: names, Binary: p.binary})
 	p.clusters[n] = c
 	return c, prefix
 }

@@ -1,6 +1,8 @@
 // Package etcdtest runs real etcd clusters for tests: etcd's own server
 // (go.etcd.io/etcd/server/v3/embed), 1 or more members on loopback ports in
-// the test's temp directories.
+// the test's temp directories; or, with Options.Binary, members that are
+// processes of an etcd server binary (another etcd release, see
+// BuildServer).
 //
 // Each member's clients go through a small TCP proxy in front of its client
 // port, so that a test can drop every client connection of a member at once
@@ -46,7 +48,9 @@ const (
 // helper uses.
 type TB interface {
 	Helper()
+	Logf(format string, args ...any)
 	Fatalf(format string, args ...any)
+	Failed() bool
 	TempDir() string
 	Cleanup(func())
 }
@@ -58,16 +62,26 @@ type Options struct {
 	// Names, if set, names the members (default "etcd-<i>").
 	Names []string
 	// Configure, when set, adjusts each member's embed.Config before start
-	// (TLS, limits...).
+	// (TLS, limits...). Embedded members only.
 	Configure func(i int, cfg *embed.Config)
+	// Binary, when set, is the path of an etcd server binary (release 3.5
+	// or later: its flags): each member is then a process of it, with the
+	// same names, ports, directories and timing as embedded members. Kill
+	// is SIGKILL, Stop is SIGTERM (etcd's graceful stop). Isolate and
+	// Rejoin need embedded members.
+	Binary string
 }
 
 // Cluster is a running etcd cluster. Its methods are safe for concurrent
 // use by one test.
 type Cluster struct {
 	t       TB
+	binary  string
 	members []*Member
 	proxies []*proxy // closed last
+
+	exitsMu sync.Mutex
+	exits   []string // unexpected exits of process members, not yet reported
 }
 
 // Member is one etcd member and the proxy in front of its client port.
@@ -80,8 +94,14 @@ type Member struct {
 
 	proxy *proxy // lives as long as the cluster
 
+	// args are the flags of a process member (Options.Binary), out its
+	// output across its runs.
+	args []string
+	out  *syncBuffer
+
 	mu   sync.Mutex
 	etcd *embed.Etcd
+	proc *process
 	// closing is closed when the background shutdown of a killed member
 	// is over (etcd's Close lingers after a hard stop of a leader).
 	closing chan struct{}
@@ -92,7 +112,10 @@ type Member struct {
 func Start(t TB, opts Options) *Cluster {
 	t.Helper()
 	n := max(opts.Members, 1)
-	c := &Cluster{t: t}
+	if opts.Binary != "" && opts.Configure != nil {
+		t.Fatalf("etcdtest: Options.Configure needs embedded members, not Options.Binary")
+	}
+	c := &Cluster{t: t, binary: opts.Binary}
 	t.Cleanup(c.close)
 	token := fmt.Sprintf("chronik-etcdtest-%d", time.Now().UnixNano())
 	var initial []string
@@ -124,10 +147,13 @@ func Start(t TB, opts Options) *Cluster {
 		if opts.Configure != nil {
 			opts.Configure(i, cfg)
 		}
-		c.members = append(c.members, &Member{Name: name, cfg: cfg, proxy: p, proxyAddr: p.addr(), clientAddr: client})
+		c.members = append(c.members, &Member{Name: name, cfg: cfg, proxy: p, proxyAddr: p.addr(), clientAddr: client, out: &syncBuffer{}})
 	}
 	for _, m := range c.members {
 		m.cfg.InitialCluster = strings.Join(initial, ",")
+		if c.binary != "" {
+			m.args = processArgs(m.cfg)
+		}
 	}
 	errs := make(chan error, n)
 	for i := range n {
@@ -166,12 +192,21 @@ func (c *Cluster) start(i int, wait bool) error {
 	m := c.members[i]
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.etcd != nil {
+	if m.runningLocked() {
 		return fmt.Errorf("member %s already running", m.Name)
 	}
 	if m.closing != nil {
 		<-m.closing
 		m.closing = nil
+	}
+	if c.binary != "" {
+		p, err := startProcess(c.binary, m, wait)
+		if err != nil {
+			return err
+		}
+		m.proc = p
+		m.proxy.up(true)
+		return nil
 	}
 	var (
 		e   *embed.Etcd
@@ -249,7 +284,7 @@ func (c *Cluster) Reconnect(i int) {
 	m := c.members[i]
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.etcd != nil {
+	if m.runningLocked() {
 		m.proxy.up(true)
 	}
 }
@@ -264,10 +299,18 @@ func (c *Cluster) halt(i int, hard bool) {
 	m := c.members[i]
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.etcd == nil {
+	if !m.runningLocked() {
 		return
 	}
 	m.proxy.up(false)
+	if p := m.proc; p != nil {
+		m.proc = nil
+		if err := p.exitErr(); err != nil {
+			c.exitedUnexpectedly(m, err)
+		}
+		p.halt(hard)
+		return
+	}
 	e := m.etcd
 	m.etcd = nil
 	if !hard {
@@ -304,11 +347,16 @@ func (c *Cluster) Running(i int) bool {
 	m := c.members[i]
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.etcd != nil
+	return m.runningLocked()
 }
+
+func (m *Member) runningLocked() bool { return m.etcd != nil || m.proc != nil }
 
 // Leader returns the index of the member that is the raft leader, or -1.
 func (c *Cluster) Leader() int {
+	if c.binary != "" {
+		return c.processLeader()
+	}
 	for i, m := range c.members {
 		m.mu.Lock()
 		e := m.etcd
@@ -335,8 +383,14 @@ func (c *Cluster) Client() *clientv3.Client {
 // Heal starts every member that is down (without waiting for each) and
 // waits until the cluster serves a linearizable read through every
 // member, or fails the test after ReadyTimeout.
+//
+// A process member (Options.Binary) that exited by itself since the last
+// Heal fails the test here, and is started again by the next Heal.
 func (c *Cluster) Heal() {
 	c.t.Helper()
+	if exits := c.unexpectedExits(); len(exits) > 0 {
+		c.t.Fatalf("etcdtest: %s", strings.Join(exits, "; "))
+	}
 	for i := range c.members {
 		if !c.Running(i) {
 			if err := c.Launch(i); err != nil {
@@ -376,6 +430,9 @@ func (c *Cluster) MoveLeader(ctx context.Context, to int) error {
 	if l == to {
 		return nil
 	}
+	if c.binary != "" {
+		return c.moveProcessLeader(ctx, l, to)
+	}
 	lm, tm := c.members[l], c.members[to]
 	lm.mu.Lock()
 	le := lm.etcd
@@ -404,6 +461,18 @@ func (c *Cluster) close() {
 	}
 	for _, p := range c.proxies {
 		p.close()
+	}
+	if c.binary == "" {
+		return
+	}
+	exits := c.unexpectedExits()
+	if c.t.Failed() || len(exits) > 0 {
+		for _, m := range c.members {
+			c.t.Logf("etcdtest: output of member %s (%s):\n%s", m.Name, c.binary, m.out.String())
+		}
+	}
+	if len(exits) > 0 {
+		c.t.Fatalf("etcdtest: %s", strings.Join(exits, "; "))
 	}
 }
 
@@ -523,6 +592,9 @@ func (c *Cluster) Isolate(i int) { c.cut(i, true) }
 func (c *Cluster) Rejoin(i int) { c.cut(i, false) }
 
 func (c *Cluster) cut(i int, cut bool) {
+	if c.binary != "" {
+		c.t.Fatalf("etcdtest: Isolate and Rejoin need embedded members, not Options.Binary")
+	}
 	running := func(m *Member) *embed.Etcd {
 		m.mu.Lock()
 		defer m.mu.Unlock()
