@@ -1,9 +1,10 @@
 // Package brokertest holds what the tests of core/broker, core/replica and
-// core/group share when they run brokers in process: a franz-go client
-// with the tests' short metadata age and retry backoff, and a steady
-// acks=all producer that records every acknowledgement (partition,
-// offset, value, time, in the order they arrive) and checks that each
-// acknowledged record is read back at its offset.
+// core/group share when they run brokers in process: polling until a
+// deadline, a franz-go client with the tests' short metadata age and
+// retry backoff, and a steady acks=all producer that records every
+// acknowledgement (partition, offset, value, time, in the order they
+// arrive) and checks that each acknowledged record is read back at its
+// offset.
 //
 // Only tests import it:
 //
