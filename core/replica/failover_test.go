@@ -86,6 +86,9 @@ func testLeaderFailover(t *testing.T, crash bool) {
 			break
 		}
 	}
+	if firstAck.IsZero() {
+		t.Fatalf("no record on partition 0 acknowledged after the kill (%d acknowledged after it on all partitions)", acks.Count()-killedAt)
+	}
 	took := firstAck.Sub(killTime)
 	t.Logf("%d records acknowledged (%d after the kill), all read back once, in order; first acks=all on partition 0 %v after the kill",
 		acks.Count(), acks.Count()-killedAt, took.Round(time.Millisecond))
