@@ -28,49 +28,27 @@ const StopTimeout = 10 * time.Second
 
 // BuildServer builds the etcd server main in dir, a Go module of its own
 // outside the workspace (metadata-etcd/internal/etcdservers/etcd-3.x), with
-// GOWORK=off into the user's cache directory, and returns the binary's
-// path. go build reuses its build cache and leaves an up-to-date binary
-// alone, so a rebuild with nothing changed takes a fraction of a second; a
-// test process builds each dir once.
+// GOWORK=off into t's temporary directory, and returns the binary's path.
+// The compiled packages come from go's build cache, so a rebuild with
+// nothing changed is mostly the link (a few seconds); a binary of its own
+// per test means no other test run on the machine overwrites it while
+// its members run.
 func BuildServer(t TB, dir string) string {
 	t.Helper()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatalf("etcdtest: %v", err)
 	}
-	v, _ := builds.LoadOrStore(abs, &build{})
-	b := v.(*build)
-	b.once.Do(func() { b.bin, b.dur, b.err = goBuild(abs) })
-	if b.err != nil {
-		t.Fatalf("etcdtest: %v", b.err)
-	}
-	t.Logf("etcdtest: etcd server of %s built in %v: %s", dir, b.dur.Round(time.Millisecond), b.bin)
-	return b.bin
-}
-
-type build struct {
-	once sync.Once
-	bin  string
-	dur  time.Duration
-	err  error
-}
-
-var builds sync.Map // absolute dir -> *build
-
-func goBuild(dir string) (string, time.Duration, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", 0, fmt.Errorf("building the etcd server of %s: %w", dir, err)
-	}
-	bin := filepath.Join(cache, "chronik-etcdtest", filepath.Base(dir), "etcd")
+	bin := filepath.Join(t.TempDir(), "etcd")
 	start := time.Now()
 	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = dir
+	cmd.Dir = abs
 	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", 0, fmt.Errorf("building the etcd server of %s: %v\n%s", dir, err, out)
+		t.Fatalf("etcdtest: building the etcd server of %s: %v\n%s", dir, err, out)
 	}
-	return bin, time.Since(start), nil
+	t.Logf("etcdtest: etcd server of %s built in %v: %s", dir, time.Since(start).Round(time.Millisecond), bin)
+	return bin
 }
 
 // processArgs are the etcd flags of a process member: the settings Start
