@@ -16,8 +16,11 @@ import (
 //
 // Behaviour:
 //   - Any broker answers (there is no controller role): each topic is
-//     validated against this broker's metadata image and created through
-//     the backend, which orders concurrent requests on every broker; the
+//     validated against this broker's metadata image (once more against an
+//     image with every committed change when that one refuses for what it
+//     holds, and always so for validate_only: see
+//     cluster.CreateTopic/ValidateCreateTopic) and created through the
+//     backend, which orders concurrent requests on every broker; the
 //     answer comes once this broker's image has the topic, so the client's
 //     next Metadata here sees it.
 //   - num_partitions / replication_factor -1 take the broker defaults

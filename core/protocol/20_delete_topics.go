@@ -21,7 +21,8 @@ import (
 //     id given twice INVALID_REQUEST ("Duplicate topic name." / "Duplicate
 //     topic id."), once; a name and an id of the same topic both
 //     INVALID_REQUEST, neither deleted. Ids are resolved with this
-//     broker's image.
+//     broker's image, or one with every committed change when it does not
+//     know the id (cluster.TopicByID).
 //   - timeout_ms bounds the whole request (defaultAdminTimeout when not
 //     positive); a topic not done by then answers REQUEST_TIMED_OUT.
 //   - v6 answers carry the topic's name and id; error messages from v5.
