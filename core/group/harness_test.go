@@ -8,9 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/plugins/memory"
 	"github.com/chronik-go/chronik/plugins/metadata"
@@ -48,8 +48,7 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 
 func newHarness(t testing.TB, tune ...func(*Config)) *harness {
 	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	brokertest.LeakCheck(t)
 	st, err := memory.NewStore(memory.Config{NodeID: "store", SessionTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)

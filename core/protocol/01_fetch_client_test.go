@@ -10,9 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/core/broker"
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/plugins/memory"
 )
 
@@ -26,8 +26,7 @@ const dpeWait = 15 * time.Second
 // dpeBroker starts one ready broker with a leak check around the test.
 func dpeBroker(t *testing.T) *broker.Broker {
 	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	brokertest.LeakCheck(t)
 	st, err := memory.NewStore(memory.Config{NodeID: "store", SessionTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -12,9 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/core/broker"
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/plugins/memory"
 	"github.com/chronik-go/chronik/plugins/metadata"
 )
@@ -44,8 +44,7 @@ func e2eCtx(t *testing.T) context.Context {
 
 func e2eStore(t *testing.T) *memory.Store {
 	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	brokertest.LeakCheck(t)
 	st, err := memory.NewStore(memory.Config{NodeID: "store", SessionTimeout: e2eSession})
 	if err != nil {
 		t.Fatal(err)

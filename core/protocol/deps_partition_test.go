@@ -14,10 +14,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/core/cluster"
 	"github.com/chronik-go/chronik/core/commitlog"
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/core/partition"
 	"github.com/chronik-go/chronik/core/wire"
 	"github.com/chronik-go/chronik/plugins/memory"
@@ -36,8 +36,7 @@ const dpWait = 10 * time.Second
 // has no TestMain of its own: this check runs after the test's cleanups).
 func dpLeakCheck(t testing.TB) {
 	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	brokertest.LeakCheck(t)
 }
 
 // dpLogger discards logs unless CHRONIK_TEST_LOGS is set with -v.

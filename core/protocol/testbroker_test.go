@@ -5,14 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/goleak"
 
 	"github.com/chronik-go/chronik/core/cluster"
+	"github.com/chronik-go/chronik/core/internal/brokertest"
 	"github.com/chronik-go/chronik/core/wire"
 	"github.com/chronik-go/chronik/plugins/memory"
 	"github.com/chronik-go/chronik/plugins/metadata"
@@ -51,26 +50,11 @@ func harnessCtx(t *testing.T) context.Context {
 }
 
 // harnessLeakCheck fails the test if goroutines it started outlive its
-// cleanups (registered first, it runs after every other cleanup). One
-// check per test, from its first call: a later call (a second store)
-// would take the goroutines the test has started by then as the baseline
-// and run before the first store's cleanup, so a goroutine of that store
-// started after the baseline (a watch a cluster opens just after it is
-// ready) would count as leaked.
+// cleanups (brokertest.LeakCheck: one check per test).
 func harnessLeakCheck(t *testing.T) {
 	t.Helper()
-	if _, dup := leakChecked.LoadOrStore(t, true); dup {
-		return
-	}
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() {
-		leakChecked.Delete(t)
-		goleak.VerifyNone(t, ignore)
-	})
+	brokertest.LeakCheck(t)
 }
-
-// leakChecked holds the tests that have a leak check registered.
-var leakChecked sync.Map
 
 // harnessStore returns a memory store with the harness session timeout,
 // closed at cleanup, and checks the test for goroutine leaks.

@@ -1,6 +1,6 @@
-// Package brokertest holds what the tests of core/broker, core/replica and
-// core/group share when they run brokers in process: polling until a
-// deadline, a franz-go client with the tests' short metadata age and
+// Package brokertest holds what the tests of core/broker, core/replica,
+// core/group and core/protocol share when they run brokers in process: a
+// goroutine-leak check per test, polling until a deadline, a franz-go client with the tests' short metadata age and
 // retry backoff, and a steady acks=all producer that records every
 // acknowledgement (partition, offset, value, time, in the order they
 // arrive) and checks that each acknowledged record is read back at its
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 )
 
 // NewClient returns a client of the brokers at seeds that refreshes its
@@ -224,3 +225,26 @@ func (p *Producer) CheckReadBack(t testing.TB, seeds []string, topic string) {
 		}
 	}
 }
+
+// LeakCheck fails the test if goroutines started after its first call
+// outlive the test's cleanups: registered first, it runs after every
+// cleanup registered later. One check per test, from the first call; a
+// later call does nothing, as a second baseline (the goroutines running
+// by then) would be checked before the cleanups registered between the
+// two calls ran, so a goroutine started after it and stopped by one of
+// those (a watch a cluster opens just after it is ready) would count as
+// leaked.
+func LeakCheck(t testing.TB) {
+	t.Helper()
+	if _, dup := leakChecked.LoadOrStore(t, true); dup {
+		return
+	}
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		leakChecked.Delete(t)
+		goleak.VerifyNone(t, ignore)
+	})
+}
+
+// leakChecked holds the tests that have a LeakCheck registered.
+var leakChecked sync.Map
