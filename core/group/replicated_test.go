@@ -104,6 +104,16 @@ func TestOffsetsTopicReplicatedFailover(t *testing.T) {
 	if resp, err := adm.CreateTopic(ctx, 2, 3, nil, "data"); err != nil || resp.Err != nil {
 		t.Fatalf("CreateTopic: %v %v", err, resp.Err)
 	}
+	// CreateTopic answers once the broker it went to knows the topic; the
+	// group's coordinator may be another broker, which answers an offset
+	// commit for a topic it has not learned yet UNKNOWN_TOPIC_OR_PARTITION
+	// (as Kafka's coordinator does).
+	for _, b := range bs {
+		brokertest.Poll(t, 10*time.Second, fmt.Sprintf("broker %d knows topic data", b.Cluster().BrokerID()), func() bool {
+			_, ok := b.Cluster().Image().Topic("data")
+			return ok
+		})
+	}
 	const grp = "replicated-group"
 	offs := kadm.Offsets{}
 	offs.Add(kadm.Offset{Topic: "data", Partition: 0, At: 17, LeaderEpoch: -1})
