@@ -133,6 +133,12 @@ func TestOffsetsTopicReplicatedFailover(t *testing.T) {
 		}
 	}
 
+	// FindCoordinator goes to any broker, and kadm does not retry its
+	// COORDINATOR_NOT_AVAILABLE, the answer of a broker whose image has
+	// not learned the offsets topic yet (another broker created it).
+	for _, b := range bs[1:] {
+		offsetsTopic(t, b)
+	}
 	coord := func(cl *kgo.Client) (int32, error) {
 		r := kadm.NewClient(cl).FindGroupCoordinators(ctx, grp)[grp]
 		return r.NodeID, r.Err
