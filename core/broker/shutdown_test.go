@@ -277,6 +277,14 @@ func TestCloseBoundedWhenHandoffStalls(t *testing.T) {
 	})
 	vi := slices.IndexFunc(bs, func(b *Broker) bool { return b.cfg.BrokerID == before.Leader })
 	victim, other := bs[vi], bs[1-vi]
+	// CreateTopic answered once the broker it went to knew the topic; the
+	// leader may be the other one, which hands over only what its own
+	// image shows it leading.
+	brokertest.Poll(t, 10*time.Second, "the leader leading with both replicas in its ISR", func() bool {
+		p, _ := victim.Cluster().Image().Partition(topic, 0)
+		_, open := victim.parts.Partition(topic, 0)
+		return open && p.Leader == victim.cfg.BrokerID && len(p.ISR) == 2
+	})
 
 	backends[vi].stall.Store(true)
 	start := time.Now()
