@@ -492,10 +492,18 @@ func testGroupCoordinatorFailover(t *testing.T, backend ...string) {
 		t.Fatalf("committed %v (%d records) after taking %d (%v)", committed, total, taken, takenFrom)
 	}
 
-	coord, err := findCoordinatorOn(ctx, t, nodes[0], group)
-	if err != nil {
-		t.Fatalf("FindCoordinator: %v", err)
-	}
+	// The offsets topic was created through whichever broker the member
+	// asked first; node 1 answers COORDINATOR_NOT_AVAILABLE (which clients
+	// retry) until its image has it.
+	var coord int32
+	eventually(t, 20*time.Second, fmt.Sprintf("node 1 names the coordinator of %s", group), func() (bool, string) {
+		id, err := findCoordinatorOn(ctx, t, nodes[0], group)
+		if err != nil {
+			return false, err.Error()
+		}
+		coord = id
+		return true, ""
+	})
 	victim := nodeByID(t, nodes, coord)
 	survivors := without(nodes, victim)
 	victim.kill(t)
